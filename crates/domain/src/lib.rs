@@ -1,0 +1,24 @@
+//! The Switchyard incident domain, as pure Rust.
+//!
+//! This crate owns the vocabulary every other crate speaks: incidents and
+//! their numbers, the impact x urgency priority matrix, the incident
+//! lifecycle (which status changes are allowed and what each one needs),
+//! configuration items with their typed relationships and the impact walk
+//! over them, users, roles and groups, and validation of admin-defined custom
+//! fields.
+//!
+//! It does no I/O and must not depend on tokio, sea-orm, axum or wasmtime:
+//! everything here is plain data and plain functions, so it can be tested
+//! with table and property tests and reused by the store, the workflow
+//! engine and the HTTP layer alike.
+
+pub mod changes;
+pub mod cmdb;
+pub mod custom_fields;
+pub mod directory;
+pub mod error;
+pub mod incident;
+pub mod lifecycle;
+pub mod priority;
+
+pub use error::{DomainError, Violation};

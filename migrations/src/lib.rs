@@ -1,0 +1,26 @@
+//! Schema migrations for the Switchyard record store.
+//!
+//! Each migration is a sea-orm-migration step written with the portable
+//! schema builder, so the same code creates the schema on SQLite and on
+//! PostgreSQL. Migrations are ordered by name, applied automatically by
+//! `switchyard serve` and explicitly by `switchyard migrate`, and each one
+//! can be rolled back by its `down`.
+//!
+//! Conventions: timestamps are `BIGINT` microseconds since the Unix epoch
+//! (sortable, identical on both databases); JSON documents are `TEXT`
+//! written and read by the store; every list filter of the API has an
+//! index that ends in the primary key so keyset pagination stays indexed.
+
+pub use sea_orm_migration::prelude::*;
+
+mod m20261123_000001_foundation;
+
+/// Runs Switchyard's migrations.
+pub struct Migrator;
+
+#[async_trait::async_trait]
+impl MigratorTrait for Migrator {
+    fn migrations() -> Vec<Box<dyn MigrationTrait>> {
+        vec![Box::new(m20261123_000001_foundation::Migration)]
+    }
+}
