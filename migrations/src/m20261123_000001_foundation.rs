@@ -24,7 +24,7 @@ fn index(table: &str, name: &str, columns: &[&str]) -> IndexCreateStatement {
     let mut index = Index::create();
     index.name(name).table(table.to_owned());
     for column in columns {
-        index.col(column.to_string());
+        index.col(String::from(*column));
     }
     index.to_owned()
 }
@@ -42,6 +42,10 @@ impl MigrationTrait for Migration {
                     .col(big_integer("value"))
                     .to_owned(),
             )
+            .await?;
+        manager
+            .get_connection()
+            .execute_unprepared("INSERT INTO counters (name, value) VALUES ('incident', 0), ('event', 0)")
             .await?;
         manager
             .create_table(
@@ -249,7 +253,7 @@ impl MigrationTrait for Migration {
 
     async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
         for table in TABLES.iter().rev() {
-            manager.drop_table(Table::drop().table(table.to_string()).to_owned()).await?;
+            manager.drop_table(Table::drop().table(String::from(*table)).to_owned()).await?;
         }
         Ok(())
     }

@@ -21,4 +21,4 @@ pub mod incident;
 pub mod lifecycle;
 pub mod priority;
 
-pub use error::{DomainError, Violation};
+pub use error::{DomainError, Violation, Violations};

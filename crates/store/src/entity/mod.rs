@@ -1,0 +1,16 @@
+//! sea-orm entities, one per table. Rows stay inside this crate: the
+//! repositories convert them to domain types.
+//!
+//! The derive macros generate public items without docs, hence the allow.
+#![allow(missing_docs)]
+
+pub mod api_token;
+pub mod ci;
+pub mod ci_relationship;
+pub mod group;
+pub mod group_member;
+pub mod incident;
+pub mod incident_ci;
+pub mod incident_event;
+pub mod setting;
+pub mod user;

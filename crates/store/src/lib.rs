@@ -1,0 +1,44 @@
+//! The Switchyard record store.
+//!
+//! This crate owns persistence: the sea-orm entities, the connection to an
+//! embedded SQLite file or to PostgreSQL, and the repositories that read and
+//! write incidents, their event history, the CMDB, the directory and
+//! settings. It is the only place that converts database rows to domain
+//! types; callers see [`switchyard_domain`] values and the record views
+//! defined here, never rows.
+//!
+//! Two rules shape every write:
+//! - every change to an incident appends events to `incident_events` in the
+//!   same transaction as the change; the events' `seq` comes from a counter
+//!   row updated in that transaction, so it is gap-free and increases in
+//!   commit order (the workflow engine reads it as an outbox);
+//! - a failed write leaves nothing behind: validation happens before or
+//!   inside the transaction, which is rolled back on any error.
+//!
+//! Incident creation goes through a group-commit queue ([`create_queue`]):
+//! one writer task gathers concurrent creates into one transaction and
+//! acknowledges each only after that transaction commits.
+//!
+//! It depends on the domain and the migrations only; it must not depend on
+//! axum, the HTTP layer or wasmtime.
+
+mod cmdb;
+pub mod create_queue;
+mod directory;
+mod entity;
+mod error;
+mod incidents;
+mod settings;
+mod store;
+#[cfg(feature = "testing")]
+pub mod testing;
+mod time;
+
+pub use cmdb::{CiInput, CiPatch, ImpactEntry, RelationshipRecord};
+pub use directory::{GroupInput, GroupPatch, GroupRecord, Principal, TokenRecord, UserInput, UserPatch, UserRecord, hash_token};
+pub use error::StoreError;
+pub use incidents::{
+    Actor, ActorKind, CreateIncident, EventRecord, IncidentFilter, IncidentPage, IncidentRecord, IncidentUpdate, SortField, SortOrder,
+    Visibility,
+};
+pub use store::{Backend, Store, StoreOptions, redact};

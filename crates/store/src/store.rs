@@ -1,0 +1,193 @@
+//! Connecting to the database and the shared plumbing of the repositories.
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use sea_orm::sea_query::{Expr, ExprTrait, Query};
+use sea_orm::sqlx::sqlite::{SqliteJournalMode, SqliteSynchronous};
+use sea_orm::{
+    ConnectOptions, ConnectionTrait, Database, DatabaseConnection, DatabaseTransaction, TransactionOptions, TransactionTrait,
+};
+use switchyard_migrations::{Migrator, MigratorTrait};
+
+use crate::create_queue::CreateQueue;
+use crate::error::StoreError;
+use crate::settings::SettingsCache;
+
+/// Which database the store runs on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    /// An embedded SQLite file.
+    Sqlite,
+    /// A PostgreSQL server, possibly shared by several Switchyard nodes.
+    Postgres,
+}
+
+/// How to connect.
+#[derive(Debug, Clone)]
+pub struct StoreOptions {
+    /// `sqlite://PATH?mode=rwc` or `postgres://user@host/db`.
+    pub url: String,
+    /// PostgreSQL schema to use (created if missing); tests isolate with it.
+    pub schema: Option<String>,
+    /// Connections in the read pool (and the PostgreSQL write pool).
+    pub max_connections: u32,
+    /// Most incident creates committed in one transaction.
+    pub batch_max: usize,
+}
+
+impl StoreOptions {
+    /// Options for a URL with defaults for everything else.
+    pub fn new(url: impl Into<String>) -> Self {
+        Self { url: url.into(), schema: None, max_connections: 16, batch_max: 256 }
+    }
+}
+
+/// The record store. Cheap to clone; clones share connections.
+#[derive(Clone)]
+pub struct Store {
+    pub(crate) read: DatabaseConnection,
+    pub(crate) write: DatabaseConnection,
+    pub(crate) backend: Backend,
+    pub(crate) settings: Arc<Mutex<SettingsCache>>,
+    /// `None` in the copy the create queue's writer task holds, so the
+    /// queue closes once every public handle is dropped.
+    pub(crate) creates: Option<CreateQueue>,
+}
+
+impl std::fmt::Debug for Store {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Store").field("backend", &self.backend).finish_non_exhaustive()
+    }
+}
+
+impl Store {
+    /// Connects, without touching the schema. Call [`Store::migrate`] next
+    /// (the server does it on start).
+    ///
+    /// SQLite runs in WAL mode with `synchronous=FULL` (an acknowledged
+    /// write survives power loss; group commit pays for the fsync), foreign
+    /// keys on, and a pool of one writer connection beside the readers, so
+    /// writers in this process queue instead of failing with `SQLITE_BUSY`.
+    pub async fn connect(options: StoreOptions) -> Result<Self, StoreError> {
+        let backend = if options.url.starts_with("sqlite:") {
+            Backend::Sqlite
+        } else if options.url.starts_with("postgres://") || options.url.starts_with("postgresql://") {
+            Backend::Postgres
+        } else {
+            return Err(StoreError::Domain(switchyard_domain::DomainError::invalid(
+                "database_url",
+                "scheme",
+                format!("`{}` must start with sqlite: or postgres://", redact(&options.url)),
+            )));
+        };
+        let (read, write) = match backend {
+            Backend::Sqlite => {
+                let read = Database::connect(sqlite_options(&options.url, options.max_connections)).await?;
+                let write = Database::connect(sqlite_options(&options.url, 1)).await?;
+                (read, write)
+            }
+            Backend::Postgres => {
+                if let Some(schema) = &options.schema {
+                    let bootstrap = Database::connect(pg_options(&options.url, 1, None)).await?;
+                    bootstrap.execute_unprepared(&format!("CREATE SCHEMA IF NOT EXISTS \"{}\"", schema.replace('"', ""))).await?;
+                    bootstrap.close().await?;
+                }
+                let pool = Database::connect(pg_options(&options.url, options.max_connections, options.schema.as_deref())).await?;
+                (pool.clone(), pool)
+            }
+        };
+        let mut store = Self { read, write, backend, settings: Arc::new(Mutex::new(SettingsCache::default())), creates: None };
+        store.creates = Some(CreateQueue::start(store.clone(), options.batch_max.max(1)));
+        Ok(store)
+    }
+
+    /// Applies pending migrations.
+    pub async fn migrate(&self) -> Result<(), StoreError> {
+        Migrator::up(&self.write, None).await?;
+        Ok(())
+    }
+
+    /// Which database this is.
+    pub fn backend(&self) -> Backend {
+        self.backend
+    }
+
+    /// Checks the database answers (readiness).
+    pub async fn ping(&self) -> Result<(), StoreError> {
+        self.read.ping().await?;
+        Ok(())
+    }
+
+    /// Starts a write transaction. On SQLite it is `BEGIN IMMEDIATE`, so the
+    /// write lock is taken up front and another process's writer makes us
+    /// wait (busy timeout) rather than fail half-way.
+    pub(crate) async fn begin_write(&self) -> Result<DatabaseTransaction, StoreError> {
+        let options = TransactionOptions {
+            sqlite_transaction_mode: (self.backend == Backend::Sqlite).then_some(sea_orm::SqliteTransactionMode::Immediate),
+            ..Default::default()
+        };
+        Ok(self.write.begin_with_options(options).await?)
+    }
+}
+
+/// Takes `n` values from a gap-free counter inside `txn` and returns the
+/// first. The row update holds the counter's lock until commit, which is
+/// what makes the values gap-free and ordered by commit on PostgreSQL.
+pub(crate) async fn allocate(txn: &DatabaseTransaction, counter: &str, n: i64) -> Result<i64, StoreError> {
+    let stmt = Query::update()
+        .table("counters")
+        .value("value", Expr::col("value").add(n))
+        .and_where(Expr::col("name").eq(counter))
+        .returning_col("value")
+        .to_owned();
+    let row = txn.query_one(&stmt).await?.ok_or_else(|| StoreError::corrupt("counters", format!("counter `{counter}` is missing")))?;
+    let last: i64 = row.try_get("", "value")?;
+    Ok(last - n + 1)
+}
+
+fn sqlite_options(url: &str, max: u32) -> ConnectOptions {
+    let mut o = ConnectOptions::new(url.to_owned());
+    o.max_connections(max).min_connections(1).sqlx_logging(false).acquire_timeout(Duration::from_secs(30));
+    o.map_sqlx_sqlite_opts(|opts| {
+        opts.create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            .synchronous(SqliteSynchronous::Full)
+            .busy_timeout(Duration::from_secs(10))
+            .foreign_keys(true)
+            .pragma("temp_store", "memory")
+            .pragma("cache_size", "-65536")
+    });
+    o
+}
+
+fn pg_options(url: &str, max: u32, schema: Option<&str>) -> ConnectOptions {
+    let mut o = ConnectOptions::new(url.to_owned());
+    o.max_connections(max).sqlx_logging(false).acquire_timeout(Duration::from_secs(30)).set_application_name("switchyard");
+    if let Some(schema) = schema {
+        o.set_schema_search_path(schema.to_owned());
+    }
+    o
+}
+
+/// A database URL with any password removed, for messages and logs.
+pub fn redact(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(scheme), Some(at)) if at > scheme => {
+            let userinfo = &url[scheme + 3..at];
+            let user = userinfo.split(':').next().unwrap_or("");
+            format!("{}{}@{}", &url[..scheme + 3], user, &url[at + 1..])
+        }
+        _ => url.to_owned(),
+    }
+}
+
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn redacts_passwords() {
+        assert_eq!(super::redact("postgres://u:secret@h/db"), "postgres://u@h/db");
+        assert_eq!(super::redact("sqlite://x.db"), "sqlite://x.db");
+    }
+}
