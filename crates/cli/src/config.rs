@@ -1,0 +1,163 @@
+//! Configuration: one clap struct, each flag also settable by environment
+//! (`SWITCHYARD_*`) and by an optional TOML file. Precedence: file < env < CLI.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, bail};
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use serde::Deserialize;
+
+/// Switchyard: incident management whose every decision is a WebAssembly plugin.
+#[derive(Debug, Parser)]
+#[command(name = "switchyard", version, about, long_about = None)]
+pub struct Cli {
+    /// Settings shared by every command.
+    #[command(flatten)]
+    pub settings: SettingsArgs,
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Commands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the server (migrations are applied on start).
+    Serve,
+    /// Apply database migrations and exit.
+    Migrate,
+    /// Load generator and benchmarks against a running server or a database.
+    #[command(subcommand)]
+    Bench(crate::bench::BenchCommand),
+}
+
+/// Log output format.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    /// Human-readable lines.
+    Text,
+    /// One JSON object per line.
+    Json,
+}
+
+/// Settings as given on the command line or in the environment.
+#[derive(Debug, Args)]
+pub struct SettingsArgs {
+    /// TOML file with any of: data_dir, listen, database_url, log_format, log_level.
+    #[arg(long, global = true, env = "SWITCHYARD_CONFIG")]
+    pub config: Option<PathBuf>,
+    /// Directory for the embedded database and other state [default: ./switchyard-data].
+    #[arg(long, global = true, env = "SWITCHYARD_DATA_DIR")]
+    pub data_dir: Option<PathBuf>,
+    /// Address to listen on; port 0 picks a free port [default: 127.0.0.1:8080].
+    #[arg(long, global = true, env = "SWITCHYARD_LISTEN")]
+    pub listen: Option<SocketAddr>,
+    /// `sqlite://PATH` or `postgres://USER@HOST/DB` [default: sqlite in the data dir].
+    #[arg(long, global = true, env = "SWITCHYARD_DATABASE_URL")]
+    pub database_url: Option<String>,
+    /// Log format [default: text].
+    #[arg(long, global = true, env = "SWITCHYARD_LOG_FORMAT")]
+    pub log_format: Option<LogFormat>,
+    /// Log filter, e.g. `info` or `switchyard=debug` [default: info].
+    #[arg(long, global = true, env = "SWITCHYARD_LOG")]
+    pub log_level: Option<String>,
+    /// Token for the `admin` user created on first start; a random one is
+    /// generated and printed once when unset.
+    #[arg(long, global = true, env = "SWITCHYARD_ADMIN_TOKEN", hide_env_values = true)]
+    pub admin_token: Option<String>,
+}
+
+/// The same settings, from the file.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileSettings {
+    data_dir: Option<PathBuf>,
+    listen: Option<SocketAddr>,
+    database_url: Option<String>,
+    log_format: Option<LogFormat>,
+    log_level: Option<String>,
+}
+
+/// Resolved settings.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    /// Data directory.
+    pub data_dir: PathBuf,
+    /// Listen address.
+    pub listen: SocketAddr,
+    /// Database URL.
+    pub database_url: String,
+    /// Log format.
+    pub log_format: LogFormat,
+    /// Log filter.
+    pub log_level: String,
+    /// Bootstrap admin token.
+    pub admin_token: Option<String>,
+}
+
+impl SettingsArgs {
+    /// Merges file < env/CLI (clap already put CLI over env) < defaults last.
+    pub fn resolve(self) -> anyhow::Result<Settings> {
+        let file = match &self.config {
+            Some(path) => read_file(path)?,
+            None => FileSettings::default(),
+        };
+        let data_dir = self.data_dir.or(file.data_dir).unwrap_or_else(|| PathBuf::from("switchyard-data"));
+        let database_url = match self.database_url.or(file.database_url) {
+            Some(url) => url,
+            None => format!("sqlite://{}?mode=rwc", data_dir.join("switchyard.db").display()),
+        };
+        if let Some(token) = &self.admin_token {
+            if token.len() < 16 {
+                bail!("SWITCHYARD_ADMIN_TOKEN must be at least 16 characters");
+            }
+        }
+        Ok(Settings {
+            listen: self.listen.or(file.listen).unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 8080))),
+            log_format: self.log_format.or(file.log_format).unwrap_or(LogFormat::Text),
+            log_level: self.log_level.or(file.log_level).unwrap_or_else(|| "info".into()),
+            admin_token: self.admin_token,
+            data_dir,
+            database_url,
+        })
+    }
+}
+
+fn read_file(path: &Path) -> anyhow::Result<FileSettings> {
+    let text = std::fs::read_to_string(path).with_context(|| format!("reading config file {}", path.display()))?;
+    toml::from_str(&text).with_context(|| format!("config file {}", path.display()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(args: &[&str]) -> SettingsArgs {
+        Cli::try_parse_from(std::iter::once("switchyard").chain(args.iter().copied()).chain(["serve"])).unwrap().settings
+    }
+
+    #[test]
+    fn file_is_overridden_by_cli_and_defaults_fill_the_rest() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("switchyard.toml");
+        std::fs::write(&file, "listen = \"127.0.0.1:9000\"\ndata_dir = \"/srv/sy\"\nlog_format = \"json\"\n").unwrap();
+        let s = parse(&["--config", file.to_str().unwrap(), "--listen", "127.0.0.1:9100"]).resolve().unwrap();
+        assert_eq!(s.listen.port(), 9100);
+        assert_eq!(s.data_dir, PathBuf::from("/srv/sy"));
+        assert_eq!(s.log_format, LogFormat::Json);
+        assert_eq!(s.database_url, "sqlite:///srv/sy/switchyard.db?mode=rwc");
+        let s = parse(&[]).resolve().unwrap();
+        assert_eq!(s.listen.port(), 8080);
+    }
+
+    #[test]
+    fn unknown_file_keys_are_errors() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("bad.toml");
+        std::fs::write(&file, "listen_addr = \"x\"\n").unwrap();
+        let err = parse(&["--config", file.to_str().unwrap()]).resolve().unwrap_err();
+        assert!(format!("{err:#}").contains("unknown field `listen_addr`"), "{err:#}");
+    }
+}

@@ -1,0 +1,123 @@
+//! End-to-end: start the real `switchyard` binary on port 0 with a fresh
+//! data directory and drive it over HTTP.
+
+use std::io::{BufRead, BufReader, Lines};
+use std::path::Path;
+use std::process::{Child, ChildStdout, Command, Stdio};
+
+use serde_json::{Value, json};
+
+/// A running server process, killed on drop.
+struct Server {
+    child: Child,
+    base: String,
+    /// Everything printed before the server started listening.
+    banner: Vec<String>,
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+const ADMIN_TOKEN: &str = "e2e-admin-token-0123456789";
+
+fn start(data_dir: &Path, admin_token: Option<&str>) -> Server {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_switchyard"));
+    command.args(["serve", "--listen", "127.0.0.1:0", "--data-dir"]).arg(data_dir).env("SWITCHYARD_LOG", "warn").stdout(Stdio::piped());
+    match admin_token {
+        Some(t) => command.env("SWITCHYARD_ADMIN_TOKEN", t),
+        None => command.env_remove("SWITCHYARD_ADMIN_TOKEN"),
+    };
+    let mut child = command.spawn().expect("start switchyard");
+    let mut lines: Lines<BufReader<ChildStdout>> = BufReader::new(child.stdout.take().unwrap()).lines();
+    let mut banner = Vec::new();
+    let mut base = None;
+    for line in lines.by_ref() {
+        let line = line.expect("read stdout");
+        if let Some(url) = line.strip_prefix("Switchyard listening on ") {
+            base = Some(url.trim().to_owned());
+        }
+        let done = line.starts_with("API description");
+        banner.push(line);
+        if done {
+            break;
+        }
+    }
+    // Keep draining stdout so the child never blocks on a full pipe.
+    std::thread::spawn(move || for _ in lines {});
+    Server { child, base: base.expect("switchyard exited before listening"), banner }
+}
+
+#[tokio::test]
+async fn serve_create_and_restart_on_a_real_binary() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = start(dir.path(), Some(ADMIN_TOKEN));
+    let http = reqwest::Client::new();
+    let base = server.base.clone();
+    let admin = |r: reqwest::RequestBuilder| r.bearer_auth(ADMIN_TOKEN);
+
+    assert_eq!(http.get(format!("{base}/healthz")).send().await.unwrap().status(), 200);
+    assert_eq!(http.get(format!("{base}/readyz")).send().await.unwrap().status(), 200);
+    let me: Value = admin(http.get(format!("{base}/api/v1/me"))).send().await.unwrap().json().await.unwrap();
+    assert_eq!(me["role"], "admin");
+    assert_eq!(http.get(format!("{base}/api/v1/me")).send().await.unwrap().status(), 401);
+
+    // Set up a group with an agent, then log an incident routed to them.
+    let r = admin(http.post(format!("{base}/api/v1/users"))).json(&json!({"username": "alice", "display_name": "Alice", "role": "agent"})).send().await.unwrap();
+    assert_eq!(r.status(), 201);
+    let r = admin(http.post(format!("{base}/api/v1/groups"))).json(&json!({"name": "service-desk", "display_name": "Service Desk"})).send().await.unwrap();
+    assert_eq!(r.status(), 201);
+    assert_eq!(admin(http.put(format!("{base}/api/v1/groups/service-desk/members/alice"))).send().await.unwrap().status(), 200);
+    let created: Value = admin(http.post(format!("{base}/api/v1/incidents")))
+        .json(&json!({"title": "Email down", "impact": 1, "urgency": 1, "assignment_group": "service-desk", "assignee": "alice"}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(created["number"], "INC-000001");
+    assert_eq!(created["priority"], "P1");
+    assert_eq!(created["status"], "assigned");
+    let bad = admin(http.post(format!("{base}/api/v1/incidents"))).json(&json!({"title": "x", "colour": "red"})).send().await.unwrap();
+    assert_eq!(bad.status(), 422);
+    let bad: Value = bad.json().await.unwrap();
+    assert_eq!(bad["error"]["code"], "validation_failed");
+    assert_eq!(bad["error"]["details"][0]["field"], "colour");
+
+    // A restart keeps everything and does not create a second admin.
+    drop(server);
+    let server = start(dir.path(), None);
+    assert!(!server.banner.iter().any(|l| l.contains("shown only now")), "a second admin token was generated: {:?}", server.banner);
+    let base = server.base.clone();
+    let got: Value = admin(http.get(format!("{base}/api/v1/incidents/INC-000001"))).send().await.unwrap().json().await.unwrap();
+    assert_eq!(got["assignee"], "alice");
+    let next: Value = admin(http.post(format!("{base}/api/v1/incidents"))).json(&json!({"title": "Second"})).send().await.unwrap().json().await.unwrap();
+    assert_eq!(next["number"], "INC-000002");
+    let history: Value = admin(http.get(format!("{base}/api/v1/incidents/INC-000001/history"))).send().await.unwrap().json().await.unwrap();
+    assert_eq!(history[0]["kind"], "created");
+    assert_eq!(history[0]["actor"], "admin");
+}
+
+#[tokio::test]
+async fn first_start_without_a_token_prints_one_that_works() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = start(dir.path(), None);
+    let token = server.banner.iter().map(|l| l.trim()).find(|l| l.starts_with("sy_")).expect("a generated token in the banner").to_owned();
+    let r = reqwest::Client::new().get(format!("{}/api/v1/me", server.base)).bearer_auth(token).send().await.unwrap();
+    assert_eq!(r.status(), 200);
+}
+
+#[test]
+fn migrate_command_and_bad_configuration() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_switchyard")).args(["migrate", "--data-dir"]).arg(dir.path()).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(dir.path().join("switchyard.db").exists());
+    let out = Command::new(env!("CARGO_BIN_EXE_switchyard")).args(["migrate", "--database-url", "mysql://x"]).output().unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("must start with sqlite: or postgres://"), "{}", String::from_utf8_lossy(&out.stderr));
+}
