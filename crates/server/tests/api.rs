@@ -1,0 +1,295 @@
+//! The HTTP API through the real router, on real SQLite and PostgreSQL.
+
+use axum::Router;
+use axum::body::Body;
+use axum::http::{Method, Request, StatusCode};
+use http_body_util::BodyExt;
+use serde_json::{Value, json};
+use switchyard_domain::directory::Role;
+use switchyard_server::{AppState, router};
+use switchyard_store::testing::TestDatabase;
+use switchyard_store::{Store, UserInput, both_backends};
+use tower::ServiceExt;
+
+/// Tokens of the named fixture users.
+struct Tokens {
+    admin: String,
+    agent: String,
+    rita: String,
+    otto: String,
+}
+
+async fn setup(store: &Store) -> Tokens {
+    let mut tokens = Vec::new();
+    for (name, role) in [("ada", Role::Admin), ("alice", Role::Agent), ("rita", Role::Requester), ("otto", Role::Requester)] {
+        store.create_user(UserInput { username: name.into(), display_name: name.into(), role: Some(role), ..Default::default() }).await.unwrap();
+        tokens.push(store.create_token(name, "test", None).await.unwrap().1);
+    }
+    let mut t = tokens.into_iter();
+    Tokens { admin: t.next().unwrap(), agent: t.next().unwrap(), rita: t.next().unwrap(), otto: t.next().unwrap() }
+}
+
+async fn call(app: &Router, method: Method, path: &str, token: Option<&str>, body: Option<Value>) -> (StatusCode, Value) {
+    let mut req = Request::builder().method(method).uri(path);
+    if let Some(t) = token {
+        req = req.header("authorization", format!("Bearer {t}"));
+    }
+    let req = match body {
+        Some(b) => req.header("content-type", "application/json").body(Body::from(b.to_string())).unwrap(),
+        None => req.body(Body::empty()).unwrap(),
+    };
+    raw(app, req).await
+}
+
+async fn raw(app: &Router, req: Request<Body>) -> (StatusCode, Value) {
+    let res = app.clone().oneshot(req).await.unwrap();
+    let status = res.status();
+    let bytes = res.into_body().collect().await.unwrap().to_bytes();
+    (status, serde_json::from_slice(&bytes).unwrap_or(Value::Null))
+}
+
+fn detail(body: &Value) -> (String, String) {
+    let d = &body["error"]["details"][0];
+    (d["field"].as_str().unwrap_or("").to_owned(), d["rule"].as_str().unwrap_or("").to_owned())
+}
+
+both_backends!(role_by_endpoint_matrix, |db: TestDatabase| async move {
+    let store = db.store.clone();
+    let t = setup(&store).await;
+    let app = router(AppState::new(store.clone()));
+    let (s, _) = call(&app, Method::POST, "/api/v1/incidents", Some(&t.rita), Some(json!({"title": "My laptop"}))).await;
+    assert_eq!(s, StatusCode::CREATED);
+    let (s, ci) = call(&app, Method::POST, "/api/v1/cis", Some(&t.admin), Some(json!({"class": "server", "name": "srv1"}))).await;
+    assert_eq!(s, StatusCode::CREATED);
+    let ci = ci["id"].as_i64().unwrap();
+    let (_, group) = call(&app, Method::POST, "/api/v1/groups", Some(&t.admin), Some(json!({"name": "g0", "display_name": "G"}))).await;
+    assert_eq!(group["name"], "g0");
+
+    // (method, path, body, [anonymous, rita (owner), otto (other requester), alice (agent), ada (admin)])
+    let mut n = 0;
+    let mut unique = || {
+        n += 1;
+        n
+    };
+    type Row = (Method, String, Option<Value>, [u16; 5]);
+    let rows: Vec<Box<dyn FnMut() -> Row>> = vec![
+        Box::new(|| (Method::GET, "/api/v1/incidents/INC-000001".into(), None, [401, 200, 404, 200, 200])),
+        Box::new(|| (Method::GET, "/api/v1/incidents".into(), None, [401, 200, 200, 200, 200])),
+        Box::new(|| (Method::POST, "/api/v1/incidents".into(), Some(json!({"title": "t"})), [401, 201, 201, 201, 201])),
+        Box::new(|| (Method::POST, "/api/v1/incidents".into(), Some(json!({"title": "t", "assignment_group": "g0"})), [401, 403, 403, 201, 201])),
+        Box::new(|| (Method::PATCH, "/api/v1/incidents/INC-000001".into(), Some(json!({"description": "more"})), [401, 403, 403, 200, 200])),
+        Box::new(|| (Method::POST, "/api/v1/incidents/INC-000001/comments".into(), Some(json!({"body": "hi"})), [401, 201, 404, 201, 201])),
+        Box::new(|| (Method::POST, "/api/v1/incidents/INC-000001/work-notes".into(), Some(json!({"body": "hi"})), [401, 403, 403, 201, 201])),
+        Box::new(|| (Method::GET, "/api/v1/incidents/INC-000001/history".into(), None, [401, 200, 404, 200, 200])),
+        Box::new(move || (Method::GET, format!("/api/v1/cis/{ci}"), None, [401, 403, 403, 200, 200])),
+        Box::new(move || (Method::GET, format!("/api/v1/cis/{ci}/impact"), None, [401, 403, 403, 200, 200])),
+        Box::new(|| (Method::GET, "/api/v1/cis".into(), None, [401, 403, 403, 200, 200])),
+        Box::new(|| (Method::POST, "/api/v1/cis".into(), Some(json!({"class": "server", "name": "x"})), [401, 403, 403, 403, 201])),
+        Box::new(|| (Method::GET, "/api/v1/users".into(), None, [401, 403, 403, 403, 200])),
+        Box::new(|| (Method::GET, "/api/v1/groups".into(), None, [401, 403, 403, 200, 200])),
+        Box::new(|| (Method::GET, "/api/v1/groups/g0".into(), None, [401, 403, 403, 200, 200])),
+        Box::new(|| (Method::PUT, "/api/v1/groups/g0/members/alice".into(), None, [401, 403, 403, 403, 200])),
+        Box::new(|| (Method::POST, "/api/v1/users/alice/tokens".into(), Some(json!({"name": "ci"})), [401, 403, 403, 403, 201])),
+        Box::new(|| (Method::GET, "/api/v1/users/alice/tokens".into(), None, [401, 403, 403, 403, 200])),
+        Box::new(|| (Method::GET, "/api/v1/settings/priority-matrix".into(), None, [401, 403, 403, 200, 200])),
+        Box::new(|| (Method::GET, "/api/v1/settings/custom-fields".into(), None, [401, 403, 403, 200, 200])),
+        Box::new(|| (Method::PUT, "/api/v1/settings/custom-fields".into(), Some(json!({"type": "object"})), [401, 403, 403, 403, 200])),
+        Box::new(|| (Method::GET, "/api/v1/me".into(), None, [401, 200, 200, 200, 200])),
+    ];
+    let callers = [None, Some(t.rita.as_str()), Some(t.otto.as_str()), Some(t.agent.as_str()), Some(t.admin.as_str())];
+    let names = ["anonymous", "rita", "otto", "alice", "ada"];
+    for mut row in rows {
+        for (i, caller) in callers.iter().enumerate() {
+            let (method, path, body, expected) = row();
+            let (status, response) = call(&app, method.clone(), &path, *caller, body).await;
+            assert_eq!(status.as_u16(), expected[i], "{method} {path} as {}: {response}", names[i]);
+        }
+    }
+    // Users and groups created per admin call need unique names.
+    for _ in 0..2 {
+        let u = unique();
+        let (s, _) = call(&app, Method::POST, "/api/v1/users", Some(&t.agent), Some(json!({"username": format!("u{u}"), "display_name": "U"}))).await;
+        assert_eq!(s, StatusCode::FORBIDDEN);
+        let (s, _) = call(&app, Method::POST, "/api/v1/users", Some(&t.admin), Some(json!({"username": format!("u{u}"), "display_name": "U"}))).await;
+        assert_eq!(s, StatusCode::CREATED);
+    }
+    // Otto's list holds only Otto's incidents; he cannot filter his way into Rita's.
+    let (_, page) = call(&app, Method::GET, "/api/v1/incidents?requester=rita", Some(&t.otto), None).await;
+    assert!(page["items"].as_array().unwrap().iter().all(|i| i["requester"] == "otto"), "{page}");
+    // Requesters do not see work notes in the history.
+    let (_, history) = call(&app, Method::GET, "/api/v1/incidents/INC-000001/history", Some(&t.rita), None).await;
+    assert!(history.as_array().unwrap().iter().all(|e| e["kind"] != "work_note"));
+    // A requester may cancel their own incident but not resolve it.
+    let (s, _) = call(&app, Method::POST, "/api/v1/incidents/INC-000001/transitions", Some(&t.rita), Some(json!({"to": "resolved", "resolution_code": "duplicate", "resolution_notes": "x"}))).await;
+    assert_eq!(s, StatusCode::FORBIDDEN);
+    let (s, _) = call(&app, Method::POST, "/api/v1/incidents/INC-000001/transitions", Some(&t.rita), Some(json!({"to": "cancelled", "reason": "fixed itself"}))).await;
+    assert_eq!(s, StatusCode::OK);
+    // Revoked tokens stop working at once on this node.
+    let (_, tokens) = call(&app, Method::GET, "/api/v1/users/otto/tokens", Some(&t.admin), None).await;
+    let id = tokens[0]["id"].as_i64().unwrap();
+    assert!(tokens[0].get("token").is_none(), "secrets are never listed");
+    assert_eq!(call(&app, Method::GET, "/api/v1/me", Some(&t.otto), None).await.0, StatusCode::OK);
+    assert_eq!(call(&app, Method::DELETE, &format!("/api/v1/tokens/{id}"), Some(&t.admin), None).await.0, StatusCode::NO_CONTENT);
+    assert_eq!(call(&app, Method::GET, "/api/v1/me", Some(&t.otto), None).await.0, StatusCode::UNAUTHORIZED);
+});
+
+both_backends!(bad_input_is_refused_and_writes_nothing, |db: TestDatabase| async move {
+    let store = db.store.clone();
+    let t = setup(&store).await;
+    let app = router(AppState::new(store.clone()));
+    call(&app, Method::POST, "/api/v1/groups", Some(&t.admin), Some(json!({"name": "desk", "display_name": "Desk"}))).await;
+    call(&app, Method::PUT, "/api/v1/settings/custom-fields", Some(&t.admin), Some(json!({"type": "object", "properties": {"seats": {"type": "integer", "minimum": 1}}}))).await;
+    let (s, created) = call(&app, Method::POST, "/api/v1/incidents", Some(&t.agent), Some(json!({"title": "base"}))).await;
+    assert_eq!(s, StatusCode::CREATED, "{created}");
+    let events_before = store.events_after(0, 10_000).await.unwrap().len();
+
+    let post = |body: Body, content_type: &str| {
+        Request::builder()
+            .method(Method::POST)
+            .uri("/api/v1/incidents")
+            .header("authorization", format!("Bearer {}", t.agent))
+            .header("content-type", content_type)
+            .body(body)
+            .unwrap()
+    };
+    // (body, status, code, field, rule)
+    let cases: Vec<(Value, u16, &str, &str, &str)> = vec![
+        (json!({"title": "x", "impact": "high"}), 422, "validation_failed", "impact", "type"),
+        (json!({"title": "x", "impact": 4}), 422, "validation_failed", "impact", "type"),
+        (json!({"title": "x", "colour": "red"}), 422, "validation_failed", "colour", "unknown_field"),
+        (json!({"description": "no title"}), 422, "validation_failed", "title", "required"),
+        (json!({"title": ""}), 422, "validation_failed", "title", "required"),
+        (json!({"title": "x", "channel": "fax"}), 422, "validation_failed", "channel", "one_of"),
+        (json!({"title": "x", "assignment_group": "nope"}), 422, "validation_failed", "assignment_group", "exists"),
+        (json!({"title": "x", "assignment_group": "desk", "assignee": "rita"}), 422, "validation_failed", "assignee", "agent"),
+        (json!({"title": "x", "affected_cis": [424242]}), 422, "validation_failed", "affected_cis[0]", "exists"),
+        (json!({"title": "x", "custom_fields": {"seats": 0}}), 422, "validation_failed", "custom_fields/seats", "json_schema"),
+        (json!({"title": "x", "priority_override": {"priority": "P0", "reason": "r"}}), 422, "validation_failed", "priority_override.priority", "type"),
+    ];
+    for (body, status, code, field, rule) in cases {
+        let (s, response) = raw(&app, post(Body::from(body.to_string()), "application/json")).await;
+        assert_eq!(s.as_u16(), status, "{body}: {response}");
+        assert_eq!(response["error"]["code"], code, "{body}: {response}");
+        assert_eq!(detail(&response), (field.to_owned(), rule.to_owned()), "{body}: {response}");
+    }
+    let (s, response) = raw(&app, post(Body::from("{\"title\": "), "application/json")).await;
+    assert_eq!((s.as_u16(), response["error"]["code"].as_str()), (400, Some("malformed_json")));
+    let (s, response) = raw(&app, post(Body::from("{\"title\": \"x\"} trailing"), "application/json")).await;
+    assert_eq!((s.as_u16(), response["error"]["code"].as_str()), (400, Some("malformed_json")));
+    let (s, response) = raw(&app, post(Body::from("title=x"), "application/x-www-form-urlencoded")).await;
+    assert_eq!((s.as_u16(), response["error"]["code"].as_str()), (415, Some("unsupported_media_type")));
+    let huge = json!({"title": "x", "description": "y".repeat(2 * 1024 * 1024)}).to_string();
+    let (s, response) = raw(&app, post(Body::from(huge), "application/json")).await;
+    assert_eq!((s.as_u16(), response["error"]["code"].as_str()), (413, Some("payload_too_large")));
+
+    // Lifecycle errors.
+    let number = created["number"].as_str().unwrap();
+    let path = format!("/api/v1/incidents/{number}/transitions");
+    let (s, r) = call(&app, Method::POST, &path, Some(&t.agent), Some(json!({"to": "closed"}))).await;
+    assert_eq!((s.as_u16(), r["error"]["code"].as_str()), (409, Some("invalid_transition")), "{r}");
+    let (s, r) = call(&app, Method::POST, &path, Some(&t.agent), Some(json!({"to": "pending"}))).await;
+    assert_eq!((s.as_u16(), r["error"]["code"].as_str()), (422, Some("transition_precondition_failed")), "{r}");
+    assert_eq!(detail(&r), ("pending_reason".into(), "required".into()));
+    let (s, r) = call(&app, Method::POST, &path, Some(&t.agent), Some(json!({"to": "bogus"}))).await;
+    assert_eq!((s.as_u16(), detail(&r).0.as_str()), (422, "to"));
+    let (s, r) = call(&app, Method::PATCH, &format!("/api/v1/incidents/{number}"), Some(&t.agent), Some(json!({"assignee": "alice"}))).await;
+    assert_eq!((s.as_u16(), detail(&r)), (422, ("assignee".into(), "requires_group".into())), "{r}");
+
+    // Query errors.
+    let (s, r) = call(&app, Method::GET, "/api/v1/incidents?status=open", Some(&t.agent), None).await;
+    assert_eq!((s.as_u16(), detail(&r).0.as_str()), (422, "status"));
+    let (s, r) = call(&app, Method::GET, "/api/v1/incidents?colour=red", Some(&t.agent), None).await;
+    assert_eq!((s.as_u16(), detail(&r)), (422, ("colour".into(), "unknown_field".into())));
+    let (s, r) = call(&app, Method::GET, "/api/v1/incidents?limit=100000", Some(&t.agent), None).await;
+    assert_eq!((s.as_u16(), detail(&r).0.as_str()), (422, "limit"));
+    let (s, _) = call(&app, Method::GET, "/api/v1/incidents/INC-999999", Some(&t.agent), None).await;
+    assert_eq!(s, StatusCode::NOT_FOUND);
+    let (s, r) = call(&app, Method::GET, "/api/v1/nope", Some(&t.agent), None).await;
+    assert_eq!((s.as_u16(), r["error"]["code"].as_str()), (404, Some("not_found")));
+    let (s, r) = call(&app, Method::DELETE, "/api/v1/incidents", Some(&t.agent), None).await;
+    assert_eq!((s.as_u16(), r["error"]["code"].as_str()), (405, Some("method_not_allowed")));
+
+    // None of it wrote anything, and no number was burnt.
+    assert_eq!(store.events_after(0, 10_000).await.unwrap().len(), events_before);
+    let (_, next) = call(&app, Method::POST, "/api/v1/incidents", Some(&t.agent), Some(json!({"title": "next"}))).await;
+    assert_eq!(next["number"], "INC-000002");
+});
+
+both_backends!(pagination_and_login, |db: TestDatabase| async move {
+    let store = db.store.clone();
+    let t = setup(&store).await;
+    store
+        .update_user("alice", switchyard_store::UserPatch { password: Some("a long enough password".into()), ..Default::default() })
+        .await
+        .unwrap();
+    let app = router(AppState::new(store.clone()));
+    for i in 0..7 {
+        call(&app, Method::POST, "/api/v1/incidents", Some(&t.agent), Some(json!({"title": format!("n{i}"), "urgency": 1 + i % 3}))).await;
+    }
+    let mut numbers = Vec::new();
+    let mut url = "/api/v1/incidents?limit=3&sort=priority&order=asc".to_owned();
+    loop {
+        let (s, page) = call(&app, Method::GET, &url, Some(&t.agent), None).await;
+        assert_eq!(s, StatusCode::OK);
+        numbers.extend(page["items"].as_array().unwrap().iter().map(|i| (i["priority"].as_str().unwrap().to_owned(), i["number"].as_str().unwrap().to_owned())));
+        match page["next_cursor"].as_str() {
+            Some(c) => url = format!("/api/v1/incidents?limit=3&sort=priority&order=asc&cursor={c}"),
+            None => break,
+        }
+    }
+    assert_eq!(numbers.len(), 7);
+    let mut sorted = numbers.clone();
+    sorted.sort();
+    assert_eq!(numbers, sorted);
+
+    let (s, session) = call(&app, Method::POST, "/api/v1/auth/login", None, Some(json!({"username": "alice", "password": "a long enough password"}))).await;
+    assert_eq!(s, StatusCode::OK);
+    let (s, me) = call(&app, Method::GET, "/api/v1/me", session["token"].as_str(), None).await;
+    assert_eq!((s, me["username"].as_str()), (StatusCode::OK, Some("alice")));
+    let (s, r) = call(&app, Method::POST, "/api/v1/auth/login", None, Some(json!({"username": "alice", "password": "wrong password!"}))).await;
+    assert_eq!((s.as_u16(), r["error"]["code"].as_str()), (401, Some("unauthenticated")));
+});
+
+#[tokio::test]
+async fn openapi_covers_every_route() {
+    let db = TestDatabase::sqlite().await;
+    let app = router(AppState::new(db.store.clone()));
+    let (s, doc) = call(&app, Method::GET, "/api/v1/openapi.json", None, None).await;
+    assert_eq!(s, StatusCode::OK);
+    let paths = doc["paths"].as_object().unwrap();
+    let expected = [
+        ("/api/v1/incidents", vec!["get", "post"]),
+        ("/api/v1/incidents/{number}", vec!["get", "patch"]),
+        ("/api/v1/incidents/{number}/transitions", vec!["post"]),
+        ("/api/v1/incidents/{number}/comments", vec!["post"]),
+        ("/api/v1/incidents/{number}/work-notes", vec!["post"]),
+        ("/api/v1/incidents/{number}/history", vec!["get"]),
+        ("/api/v1/cis", vec!["get", "post"]),
+        ("/api/v1/cis/{id}", vec!["get", "patch", "delete"]),
+        ("/api/v1/cis/{id}/relationships", vec!["get"]),
+        ("/api/v1/cis/{id}/impact", vec!["get"]),
+        ("/api/v1/relationships", vec!["post"]),
+        ("/api/v1/relationships/{id}", vec!["delete"]),
+        ("/api/v1/users", vec!["get", "post"]),
+        ("/api/v1/users/{username}", vec!["get", "patch"]),
+        ("/api/v1/users/{username}/tokens", vec!["get", "post"]),
+        ("/api/v1/tokens/{id}", vec!["delete"]),
+        ("/api/v1/groups", vec!["get", "post"]),
+        ("/api/v1/groups/{name}", vec!["get", "patch"]),
+        ("/api/v1/groups/{name}/members/{username}", vec!["put", "delete"]),
+        ("/api/v1/settings/priority-matrix", vec!["get", "put"]),
+        ("/api/v1/settings/custom-fields", vec!["get", "put"]),
+        ("/api/v1/auth/login", vec!["post"]),
+        ("/api/v1/me", vec!["get"]),
+        ("/healthz", vec!["get"]),
+        ("/readyz", vec!["get"]),
+    ];
+    for (path, methods) in &expected {
+        let item = paths.get(*path).unwrap_or_else(|| panic!("{path} missing from the OpenAPI document"));
+        for m in methods {
+            assert!(item.get(*m).is_some(), "{m} {path} missing");
+        }
+    }
+    assert_eq!(paths.len(), expected.len(), "undocumented or unexpected paths: {:?}", paths.keys().collect::<Vec<_>>());
+    assert!(doc["components"]["securitySchemes"]["bearer"].is_object());
+}
