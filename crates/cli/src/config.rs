@@ -109,10 +109,8 @@ impl SettingsArgs {
             Some(url) => url,
             None => format!("sqlite://{}?mode=rwc", data_dir.join("switchyard.db").display()),
         };
-        if let Some(token) = &self.admin_token {
-            if token.len() < 16 {
-                bail!("SWITCHYARD_ADMIN_TOKEN must be at least 16 characters");
-            }
+        if self.admin_token.as_ref().is_some_and(|t| t.len() < 16) {
+            bail!("SWITCHYARD_ADMIN_TOKEN must be at least 16 characters");
         }
         Ok(Settings {
             listen: self.listen.or(file.listen).unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 8080))),

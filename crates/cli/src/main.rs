@@ -63,7 +63,12 @@ async fn bootstrap_admin(store: &Store, settings: &Settings) -> anyhow::Result<O
         return Ok(None);
     }
     store
-        .create_user(UserInput { username: "admin".into(), display_name: "Administrator".into(), role: Some(Role::Admin), ..Default::default() })
+        .create_user(UserInput {
+            username: "admin".into(),
+            display_name: "Administrator".into(),
+            role: Some(Role::Admin),
+            ..Default::default()
+        })
         .await?;
     match &settings.admin_token {
         Some(token) => {
@@ -87,7 +92,9 @@ async fn serve(settings: Settings) -> anyhow::Result<()> {
             println!("  {token}");
             println!("Try: curl -H 'Authorization: Bearer {token}' http://{addr}/api/v1/me");
         }
-        None if settings.admin_token.is_some() => println!("Log in as `admin` with the token from SWITCHYARD_ADMIN_TOKEN (Authorization: Bearer ...)."),
+        None if settings.admin_token.is_some() => {
+            println!("Log in as `admin` with the token from SWITCHYARD_ADMIN_TOKEN (Authorization: Bearer ...).")
+        }
         None => println!("Log in with an existing API token (Authorization: Bearer ...)."),
     }
     println!("API description: http://{addr}/api/v1/openapi.json");

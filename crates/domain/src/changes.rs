@@ -6,7 +6,9 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
 use crate::error::{DomainError, Violations};
-use crate::incident::{Channel, Incident, IncidentNumber, LABEL_MAX, Level, Priority, Status, TEXT_MAX, TITLE_MAX, check_label, check_text};
+use crate::incident::{
+    Channel, Incident, IncidentNumber, LABEL_MAX, Level, Priority, Status, TEXT_MAX, TITLE_MAX, check_label, check_text,
+};
 use crate::lifecycle::status_after_assignment;
 use crate::priority::PriorityMatrix;
 
@@ -346,7 +348,13 @@ mod tests {
         assert_eq!(i.priority, Priority::P2);
         assert_eq!(i.status, Status::New);
         assert_eq!(i.affected_ci_ids, vec![1, 3]);
-        let with_group = create(NewIncident { assignment_group_id: Some(2), ..new_incident() }, IncidentNumber(2), &PriorityMatrix::default(), Utc::now()).unwrap();
+        let with_group = create(
+            NewIncident { assignment_group_id: Some(2), ..new_incident() },
+            IncidentNumber(2),
+            &PriorityMatrix::default(),
+            Utc::now(),
+        )
+        .unwrap();
         assert_eq!(with_group.status, Status::Assigned);
     }
 
@@ -361,15 +369,26 @@ mod tests {
     #[test]
     fn override_and_matrix() {
         let i = incident();
-        let patch = IncidentPatch { priority_override: Some(Some(PriorityOverride { priority: Priority::P1, reason: "CEO".into() })), ..Default::default() };
+        let patch = IncidentPatch {
+            priority_override: Some(Some(PriorityOverride { priority: Priority::P1, reason: "CEO".into() })),
+            ..Default::default()
+        };
         let (next, changes) = apply_patch(&i, &patch, &PriorityMatrix::default(), Utc::now()).unwrap();
         assert_eq!(next.priority, Priority::P1);
         assert_eq!(changes.iter().map(|c| c.field.as_str()).collect::<Vec<_>>(), vec!["priority", "priority_override_reason"]);
         // Impact changes do not move an overridden priority...
-        let (next, _) = apply_patch(&next, &IncidentPatch { impact: Some(Level::LOW), ..Default::default() }, &PriorityMatrix::default(), Utc::now()).unwrap();
+        let (next, _) =
+            apply_patch(&next, &IncidentPatch { impact: Some(Level::LOW), ..Default::default() }, &PriorityMatrix::default(), Utc::now())
+                .unwrap();
         assert_eq!(next.priority, Priority::P1);
         // ...until the override is cleared.
-        let (next, _) = apply_patch(&next, &IncidentPatch { priority_override: Some(None), ..Default::default() }, &PriorityMatrix::default(), Utc::now()).unwrap();
+        let (next, _) = apply_patch(
+            &next,
+            &IncidentPatch { priority_override: Some(None), ..Default::default() },
+            &PriorityMatrix::default(),
+            Utc::now(),
+        )
+        .unwrap();
         assert_eq!(next.priority, Priority::P3);
     }
 
@@ -380,10 +399,12 @@ mod tests {
         let p = IncidentPatch { assignment_group_id: Some(Some(5)), assignee_id: Some(Some(9)), ..Default::default() };
         let (assigned, _) = apply_patch(&i, &p, &m, Utc::now()).unwrap();
         assert_eq!((assigned.status, assigned.assignee_id), (Status::Assigned, Some(9)));
-        let (moved, changes) = apply_patch(&assigned, &IncidentPatch { assignment_group_id: Some(Some(6)), ..Default::default() }, &m, Utc::now()).unwrap();
+        let (moved, changes) =
+            apply_patch(&assigned, &IncidentPatch { assignment_group_id: Some(Some(6)), ..Default::default() }, &m, Utc::now()).unwrap();
         assert_eq!(moved.assignee_id, None);
         assert_eq!(changes.len(), 2);
-        let err = apply_patch(&assigned, &IncidentPatch { assignment_group_id: Some(None), ..Default::default() }, &m, Utc::now()).unwrap_err();
+        let err =
+            apply_patch(&assigned, &IncidentPatch { assignment_group_id: Some(None), ..Default::default() }, &m, Utc::now()).unwrap_err();
         assert_eq!(err.violations()[0].field, "assignment_group");
     }
 
@@ -394,7 +415,10 @@ mod tests {
         assert!(changes.is_empty());
         assert_eq!(same.version, i.version);
         i.status = Status::Closed;
-        assert!(apply_patch(&i, &IncidentPatch { title: Some("x".into()), ..Default::default() }, &PriorityMatrix::default(), Utc::now()).is_err());
+        assert!(
+            apply_patch(&i, &IncidentPatch { title: Some("x".into()), ..Default::default() }, &PriorityMatrix::default(), Utc::now())
+                .is_err()
+        );
     }
 
     proptest! {

@@ -222,8 +222,8 @@ pub fn walk(start: i64, direction: Direction, max_depth: u32, edges: &[Relations
 #[cfg(test)]
 mod tests {
     use super::*;
-    use proptest::prelude::*;
     use RelationKind::*;
+    use proptest::prelude::*;
 
     fn rel(s: i64, kind: RelationKind, t: i64) -> Relationship {
         Relationship { source_id: s, kind, target_id: t }

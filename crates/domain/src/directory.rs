@@ -66,7 +66,8 @@ pub fn check_handle(v: &mut Violations, field: &str, value: &str) {
     let ok_chars = value.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || matches!(b, b'.' | b'_' | b'-'));
     let ok_start = value.bytes().next().is_some_and(|b| b.is_ascii_alphanumeric());
     v.check(value.is_empty() || value.len() > 64, field, "length", || "must be 1 to 64 characters".into());
-    v.check(!value.is_empty() && !(ok_chars && ok_start), field, "pattern", || {
+    let well_formed = value.is_empty() || (ok_chars && ok_start);
+    v.check(!well_formed, field, "pattern", || {
         format!("`{value}` must use only a-z, 0-9, '.', '_' and '-', starting with a letter or digit")
     });
 }
@@ -76,7 +77,11 @@ pub fn check_handle(v: &mut Violations, field: &str, value: &str) {
 pub fn check_email(v: &mut Violations, field: &str, value: Option<&str>) {
     if let Some(value) = value {
         let ok = value.split_once('@').is_some_and(|(local, domain)| {
-            !local.is_empty() && domain.contains('.') && !domain.starts_with('.') && !domain.ends_with('.') && !value.contains(char::is_whitespace)
+            !local.is_empty()
+                && domain.contains('.')
+                && !domain.starts_with('.')
+                && !domain.ends_with('.')
+                && !value.contains(char::is_whitespace)
         });
         v.check(!ok || value.len() > 254, field, "email", || format!("`{value}` is not an email address"));
     }

@@ -103,19 +103,17 @@ pub fn check_transition(facts: LifecycleFacts, request: &TransitionRequest) -> R
     let mut v = Violations::default();
 
     match to {
-        Status::Assigned => v.check(!facts.has_group, "assignment_group", "required", || {
-            "an incident needs an assignment group to be assigned".into()
-        }),
-        Status::InProgress => v.check(!facts.has_assignee, "assignee", "required", || {
-            "an incident needs an assignee to be in progress".into()
-        }),
+        Status::Assigned => {
+            v.check(!facts.has_group, "assignment_group", "required", || "an incident needs an assignment group to be assigned".into())
+        }
+        Status::InProgress => {
+            v.check(!facts.has_assignee, "assignee", "required", || "an incident needs an assignee to be in progress".into())
+        }
         _ => {}
     }
 
     let pending_reason = if to == Status::Pending {
-        v.check(request.pending_reason.is_none(), "pending_reason", "required", || {
-            "a pending incident needs a pending reason".into()
-        });
+        v.check(request.pending_reason.is_none(), "pending_reason", "required", || "a pending incident needs a pending reason".into());
         request.pending_reason
     } else {
         v.check(request.pending_reason.is_some(), "pending_reason", "not_applicable", || {
@@ -125,9 +123,7 @@ pub fn check_transition(facts: LifecycleFacts, request: &TransitionRequest) -> R
     };
 
     let resolution = if to == Status::Resolved {
-        v.check(request.resolution_code.is_none(), "resolution_code", "required", || {
-            "resolving needs a resolution code".into()
-        });
+        v.check(request.resolution_code.is_none(), "resolution_code", "required", || "resolving needs a resolution code".into());
         let notes = request.resolution_notes.clone().unwrap_or_default();
         check_text(&mut v, "resolution_notes", &notes, TEXT_MAX, true);
         match request.resolution_code {
@@ -166,8 +162,8 @@ pub fn status_after_assignment(status: Status) -> Status {
 mod tests {
     use super::*;
     use crate::incident::{PendingReason as PR, ResolutionCode as RC};
-    use proptest::prelude::*;
     use Status::*;
+    use proptest::prelude::*;
 
     fn facts(status: Status, has_group: bool, has_assignee: bool) -> LifecycleFacts {
         LifecycleFacts { status, has_group, has_assignee }
@@ -187,12 +183,14 @@ mod tests {
     }
 
     /// (from, request, group?, assignee?, expected: Ok(status) or Err(rule or "not_allowed"))
+    type Case = (Status, TransitionRequest, bool, bool, Result<Status, &'static str>);
+
     #[test]
     fn transition_table() {
         let pending = TransitionRequest { to: Some(Pending), pending_reason: Some(PR::AwaitingVendor), ..Default::default() };
         let cancel = TransitionRequest { to: Some(Cancelled), reason: Some("duplicate call".into()), ..Default::default() };
         let reopen = TransitionRequest { to: Some(InProgress), reason: Some("still broken".into()), ..Default::default() };
-        let cases: Vec<(Status, TransitionRequest, bool, bool, Result<Status, &str>)> = vec![
+        let cases: Vec<Case> = vec![
             (New, to(Assigned), true, false, Ok(Assigned)),
             (New, to(Assigned), false, false, Err("assignment_group/required")),
             (New, to(InProgress), true, true, Ok(InProgress)),
@@ -216,8 +214,20 @@ mod tests {
             (Closed, reopen.clone(), true, true, Err("not_allowed")),
             (Closed, cancel.clone(), true, true, Err("not_allowed")),
             (Cancelled, to(New), true, true, Err("not_allowed")),
-            (InProgress, TransitionRequest { pending_reason: Some(PR::Scheduled), ..resolve() }, true, true, Err("pending_reason/not_applicable")),
-            (InProgress, TransitionRequest { resolution_notes: Some("  ".into()), ..resolve() }, true, true, Err("resolution_notes/required")),
+            (
+                InProgress,
+                TransitionRequest { pending_reason: Some(PR::Scheduled), ..resolve() },
+                true,
+                true,
+                Err("pending_reason/not_applicable"),
+            ),
+            (
+                InProgress,
+                TransitionRequest { resolution_notes: Some("  ".into()), ..resolve() },
+                true,
+                true,
+                Err("resolution_notes/required"),
+            ),
             (InProgress, to(InProgress), true, true, Err("not_allowed")),
         ];
         for (from, request, group, assignee, expected) in cases {

@@ -43,10 +43,10 @@ impl AuthCache {
     /// The principal behind a token, from cache or store.
     pub async fn principal(&self, store: &Store, token: &str) -> Result<Option<Principal>, StoreError> {
         let key = hash_token(token);
-        if let Some((p, at)) = self.entries.lock().unwrap_or_else(|e| e.into_inner()).get(&key) {
-            if at.elapsed() < self.ttl {
-                return Ok(Some(p.clone()));
-            }
+        if let Some((p, at)) = self.entries.lock().unwrap_or_else(|e| e.into_inner()).get(&key)
+            && at.elapsed() < self.ttl
+        {
+            return Ok(Some(p.clone()));
         }
         let found = store.authenticate_token(token).await?;
         let mut entries = self.entries.lock().unwrap_or_else(|e| e.into_inner());

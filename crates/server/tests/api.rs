@@ -22,7 +22,10 @@ struct Tokens {
 async fn setup(store: &Store) -> Tokens {
     let mut tokens = Vec::new();
     for (name, role) in [("ada", Role::Admin), ("alice", Role::Agent), ("rita", Role::Requester), ("otto", Role::Requester)] {
-        store.create_user(UserInput { username: name.into(), display_name: name.into(), role: Some(role), ..Default::default() }).await.unwrap();
+        store
+            .create_user(UserInput { username: name.into(), display_name: name.into(), role: Some(role), ..Default::default() })
+            .await
+            .unwrap();
         tokens.push(store.create_token(name, "test", None).await.unwrap().1);
     }
     let mut t = tokens.into_iter();
@@ -76,10 +79,16 @@ both_backends!(role_by_endpoint_matrix, |db: TestDatabase| async move {
         Box::new(|| (Method::GET, "/api/v1/incidents/INC-000001".into(), None, [401, 200, 404, 200, 200])),
         Box::new(|| (Method::GET, "/api/v1/incidents".into(), None, [401, 200, 200, 200, 200])),
         Box::new(|| (Method::POST, "/api/v1/incidents".into(), Some(json!({"title": "t"})), [401, 201, 201, 201, 201])),
-        Box::new(|| (Method::POST, "/api/v1/incidents".into(), Some(json!({"title": "t", "assignment_group": "g0"})), [401, 403, 403, 201, 201])),
-        Box::new(|| (Method::PATCH, "/api/v1/incidents/INC-000001".into(), Some(json!({"description": "more"})), [401, 403, 403, 200, 200])),
+        Box::new(|| {
+            (Method::POST, "/api/v1/incidents".into(), Some(json!({"title": "t", "assignment_group": "g0"})), [401, 403, 403, 201, 201])
+        }),
+        Box::new(|| {
+            (Method::PATCH, "/api/v1/incidents/INC-000001".into(), Some(json!({"description": "more"})), [401, 403, 403, 200, 200])
+        }),
         Box::new(|| (Method::POST, "/api/v1/incidents/INC-000001/comments".into(), Some(json!({"body": "hi"})), [401, 201, 404, 201, 201])),
-        Box::new(|| (Method::POST, "/api/v1/incidents/INC-000001/work-notes".into(), Some(json!({"body": "hi"})), [401, 403, 403, 201, 201])),
+        Box::new(|| {
+            (Method::POST, "/api/v1/incidents/INC-000001/work-notes".into(), Some(json!({"body": "hi"})), [401, 403, 403, 201, 201])
+        }),
         Box::new(|| (Method::GET, "/api/v1/incidents/INC-000001/history".into(), None, [401, 200, 404, 200, 200])),
         Box::new(move || (Method::GET, format!("/api/v1/cis/{ci}"), None, [401, 403, 403, 200, 200])),
         Box::new(move || (Method::GET, format!("/api/v1/cis/{ci}/impact"), None, [401, 403, 403, 200, 200])),
@@ -108,9 +117,13 @@ both_backends!(role_by_endpoint_matrix, |db: TestDatabase| async move {
     // Users and groups created per admin call need unique names.
     for _ in 0..2 {
         let u = unique();
-        let (s, _) = call(&app, Method::POST, "/api/v1/users", Some(&t.agent), Some(json!({"username": format!("u{u}"), "display_name": "U"}))).await;
+        let (s, _) =
+            call(&app, Method::POST, "/api/v1/users", Some(&t.agent), Some(json!({"username": format!("u{u}"), "display_name": "U"})))
+                .await;
         assert_eq!(s, StatusCode::FORBIDDEN);
-        let (s, _) = call(&app, Method::POST, "/api/v1/users", Some(&t.admin), Some(json!({"username": format!("u{u}"), "display_name": "U"}))).await;
+        let (s, _) =
+            call(&app, Method::POST, "/api/v1/users", Some(&t.admin), Some(json!({"username": format!("u{u}"), "display_name": "U"})))
+                .await;
         assert_eq!(s, StatusCode::CREATED);
     }
     // Otto's list holds only Otto's incidents; he cannot filter his way into Rita's.
@@ -120,9 +133,23 @@ both_backends!(role_by_endpoint_matrix, |db: TestDatabase| async move {
     let (_, history) = call(&app, Method::GET, "/api/v1/incidents/INC-000001/history", Some(&t.rita), None).await;
     assert!(history.as_array().unwrap().iter().all(|e| e["kind"] != "work_note"));
     // A requester may cancel their own incident but not resolve it.
-    let (s, _) = call(&app, Method::POST, "/api/v1/incidents/INC-000001/transitions", Some(&t.rita), Some(json!({"to": "resolved", "resolution_code": "duplicate", "resolution_notes": "x"}))).await;
+    let (s, _) = call(
+        &app,
+        Method::POST,
+        "/api/v1/incidents/INC-000001/transitions",
+        Some(&t.rita),
+        Some(json!({"to": "resolved", "resolution_code": "duplicate", "resolution_notes": "x"})),
+    )
+    .await;
     assert_eq!(s, StatusCode::FORBIDDEN);
-    let (s, _) = call(&app, Method::POST, "/api/v1/incidents/INC-000001/transitions", Some(&t.rita), Some(json!({"to": "cancelled", "reason": "fixed itself"}))).await;
+    let (s, _) = call(
+        &app,
+        Method::POST,
+        "/api/v1/incidents/INC-000001/transitions",
+        Some(&t.rita),
+        Some(json!({"to": "cancelled", "reason": "fixed itself"})),
+    )
+    .await;
     assert_eq!(s, StatusCode::OK);
     // Revoked tokens stop working at once on this node.
     let (_, tokens) = call(&app, Method::GET, "/api/v1/users/otto/tokens", Some(&t.admin), None).await;
@@ -138,7 +165,14 @@ both_backends!(bad_input_is_refused_and_writes_nothing, |db: TestDatabase| async
     let t = setup(&store).await;
     let app = router(AppState::new(store.clone()));
     call(&app, Method::POST, "/api/v1/groups", Some(&t.admin), Some(json!({"name": "desk", "display_name": "Desk"}))).await;
-    call(&app, Method::PUT, "/api/v1/settings/custom-fields", Some(&t.admin), Some(json!({"type": "object", "properties": {"seats": {"type": "integer", "minimum": 1}}}))).await;
+    call(
+        &app,
+        Method::PUT,
+        "/api/v1/settings/custom-fields",
+        Some(&t.admin),
+        Some(json!({"type": "object", "properties": {"seats": {"type": "integer", "minimum": 1}}})),
+    )
+    .await;
     let (s, created) = call(&app, Method::POST, "/api/v1/incidents", Some(&t.agent), Some(json!({"title": "base"}))).await;
     assert_eq!(s, StatusCode::CREATED, "{created}");
     let events_before = store.events_after(0, 10_000).await.unwrap().len();
@@ -164,7 +198,13 @@ both_backends!(bad_input_is_refused_and_writes_nothing, |db: TestDatabase| async
         (json!({"title": "x", "assignment_group": "desk", "assignee": "rita"}), 422, "validation_failed", "assignee", "agent"),
         (json!({"title": "x", "affected_cis": [424242]}), 422, "validation_failed", "affected_cis[0]", "exists"),
         (json!({"title": "x", "custom_fields": {"seats": 0}}), 422, "validation_failed", "custom_fields/seats", "json_schema"),
-        (json!({"title": "x", "priority_override": {"priority": "P0", "reason": "r"}}), 422, "validation_failed", "priority_override.priority", "type"),
+        (
+            json!({"title": "x", "priority_override": {"priority": "P0", "reason": "r"}}),
+            422,
+            "validation_failed",
+            "priority_override.priority",
+            "type",
+        ),
     ];
     for (body, status, code, field, rule) in cases {
         let (s, response) = raw(&app, post(Body::from(body.to_string()), "application/json")).await;
@@ -192,7 +232,8 @@ both_backends!(bad_input_is_refused_and_writes_nothing, |db: TestDatabase| async
     assert_eq!(detail(&r), ("pending_reason".into(), "required".into()));
     let (s, r) = call(&app, Method::POST, &path, Some(&t.agent), Some(json!({"to": "bogus"}))).await;
     assert_eq!((s.as_u16(), detail(&r).0.as_str()), (422, "to"));
-    let (s, r) = call(&app, Method::PATCH, &format!("/api/v1/incidents/{number}"), Some(&t.agent), Some(json!({"assignee": "alice"}))).await;
+    let (s, r) =
+        call(&app, Method::PATCH, &format!("/api/v1/incidents/{number}"), Some(&t.agent), Some(json!({"assignee": "alice"}))).await;
     assert_eq!((s.as_u16(), detail(&r)), (422, ("assignee".into(), "requires_group".into())), "{r}");
 
     // Query errors.
@@ -231,7 +272,13 @@ both_backends!(pagination_and_login, |db: TestDatabase| async move {
     loop {
         let (s, page) = call(&app, Method::GET, &url, Some(&t.agent), None).await;
         assert_eq!(s, StatusCode::OK);
-        numbers.extend(page["items"].as_array().unwrap().iter().map(|i| (i["priority"].as_str().unwrap().to_owned(), i["number"].as_str().unwrap().to_owned())));
+        numbers.extend(
+            page["items"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|i| (i["priority"].as_str().unwrap().to_owned(), i["number"].as_str().unwrap().to_owned())),
+        );
         match page["next_cursor"].as_str() {
             Some(c) => url = format!("/api/v1/incidents?limit=3&sort=priority&order=asc&cursor={c}"),
             None => break,
@@ -242,11 +289,14 @@ both_backends!(pagination_and_login, |db: TestDatabase| async move {
     sorted.sort();
     assert_eq!(numbers, sorted);
 
-    let (s, session) = call(&app, Method::POST, "/api/v1/auth/login", None, Some(json!({"username": "alice", "password": "a long enough password"}))).await;
+    let (s, session) =
+        call(&app, Method::POST, "/api/v1/auth/login", None, Some(json!({"username": "alice", "password": "a long enough password"})))
+            .await;
     assert_eq!(s, StatusCode::OK);
     let (s, me) = call(&app, Method::GET, "/api/v1/me", session["token"].as_str(), None).await;
     assert_eq!((s, me["username"].as_str()), (StatusCode::OK, Some("alice")));
-    let (s, r) = call(&app, Method::POST, "/api/v1/auth/login", None, Some(json!({"username": "alice", "password": "wrong password!"}))).await;
+    let (s, r) =
+        call(&app, Method::POST, "/api/v1/auth/login", None, Some(json!({"username": "alice", "password": "wrong password!"}))).await;
     assert_eq!((s.as_u16(), r["error"]["code"].as_str()), (401, Some("unauthenticated")));
 });
 

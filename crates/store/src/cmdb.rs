@@ -1,8 +1,8 @@
 //! Configuration items, relationships and the impact walk.
 
 use sea_orm::{ActiveModelTrait, ActiveValue::Set, ColumnTrait, Condition, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
-use switchyard_domain::cmdb::{CiClass, CiStatus, ConfigurationItem, Direction, ImpactWalk, RelationKind, Relationship, validate_ci};
 use switchyard_domain::DomainError;
+use switchyard_domain::cmdb::{CiClass, CiStatus, ConfigurationItem, Direction, ImpactWalk, RelationKind, Relationship, validate_ci};
 
 use crate::entity::{ci, ci_relationship, group};
 use crate::error::StoreError;
@@ -163,7 +163,10 @@ impl Store {
             Ok(r) if r.rows_affected == 0 => return Err(StoreError::not_found("ci", id)),
             Ok(_) => {}
             Err(e) if matches!(e.sql_err(), Some(sea_orm::SqlErr::ForeignKeyConstraintViolation(_))) => {
-                return Err(StoreError::Conflict { field: "id".into(), message: format!("CI {id} is referenced by incidents; retire it instead") });
+                return Err(StoreError::Conflict {
+                    field: "id".into(),
+                    message: format!("CI {id} is referenced by incidents; retire it instead"),
+                });
             }
             Err(e) => return Err(e.into()),
         }
@@ -172,7 +175,13 @@ impl Store {
     }
 
     /// CIs filtered by class and name fragment, ordered by id after `after`.
-    pub async fn list_cis(&self, class: Option<CiClass>, name_contains: Option<&str>, after: Option<i64>, limit: u64) -> Result<Vec<ConfigurationItem>, StoreError> {
+    pub async fn list_cis(
+        &self,
+        class: Option<CiClass>,
+        name_contains: Option<&str>,
+        after: Option<i64>,
+        limit: u64,
+    ) -> Result<Vec<ConfigurationItem>, StoreError> {
         let mut q = ci::Entity::find().order_by_asc(ci::Column::Id).limit(limit);
         if let Some(c) = class {
             q = q.filter(ci::Column::Class.eq(c.as_str()));

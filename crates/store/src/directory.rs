@@ -1,7 +1,7 @@
 //! Users, groups, memberships, API tokens and password login.
 
-use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
 use argon2::Argon2;
+use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
 use base64::Engine as _;
 use chrono::{DateTime, Utc};
 use rand::RngCore;
@@ -156,7 +156,10 @@ async fn hash_password(password: String) -> Result<String, StoreError> {
         let mut salt = [0u8; 16];
         rand::rng().fill_bytes(&mut salt);
         let salt = SaltString::encode_b64(&salt).map_err(|e| StoreError::corrupt("password salt", e))?;
-        Argon2::default().hash_password(password.as_bytes(), &salt).map(|h| h.to_string()).map_err(|e| StoreError::corrupt("password hash", e))
+        Argon2::default()
+            .hash_password(password.as_bytes(), &salt)
+            .map(|h| h.to_string())
+            .map_err(|e| StoreError::corrupt("password hash", e))
     })
     .await
     .map_err(|e| StoreError::corrupt("password hash task", e))?
@@ -271,7 +274,11 @@ impl Store {
     }
 
     pub(crate) async fn user_row(&self, conn: &impl ConnectionTrait, username: &str) -> Result<user::Model, StoreError> {
-        user::Entity::find().filter(user::Column::Username.eq(username)).one(conn).await?.ok_or_else(|| StoreError::not_found("user", username))
+        user::Entity::find()
+            .filter(user::Column::Username.eq(username))
+            .one(conn)
+            .await?
+            .ok_or_else(|| StoreError::not_found("user", username))
     }
 
     /// A user by username.
@@ -279,8 +286,13 @@ impl Store {
         let row = self.user_row(&self.read, username).await?;
         let id = row.id;
         let user = user_from_row(row)?;
-        let group_ids: Vec<i64> =
-            group_member::Entity::find().filter(group_member::Column::UserId.eq(id)).all(&self.read).await?.into_iter().map(|m| m.group_id).collect();
+        let group_ids: Vec<i64> = group_member::Entity::find()
+            .filter(group_member::Column::UserId.eq(id))
+            .all(&self.read)
+            .await?
+            .into_iter()
+            .map(|m| m.group_id)
+            .collect();
         let groups = group::Entity::find()
             .filter(group::Column::Id.is_in(group_ids))
             .order_by_asc(group::Column::Name)
@@ -369,8 +381,13 @@ impl Store {
     /// A group by name, with its manager and members.
     pub async fn get_group(&self, name: &str) -> Result<GroupRecord, StoreError> {
         let row = self.group_row(&self.read, name).await?;
-        let member_ids: Vec<i64> =
-            group_member::Entity::find().filter(group_member::Column::GroupId.eq(row.id)).all(&self.read).await?.into_iter().map(|m| m.user_id).collect();
+        let member_ids: Vec<i64> = group_member::Entity::find()
+            .filter(group_member::Column::GroupId.eq(row.id))
+            .all(&self.read)
+            .await?
+            .into_iter()
+            .map(|m| m.user_id)
+            .collect();
         let members = user::Entity::find()
             .filter(user::Column::Id.is_in(member_ids))
             .order_by_asc(user::Column::Username)
@@ -431,7 +448,12 @@ impl Store {
 
     /// Issues an API token for a user; returns its record and the secret,
     /// which is stored only as a hash.
-    pub async fn create_token(&self, username: &str, name: &str, expires_at: Option<DateTime<Utc>>) -> Result<(TokenRecord, String), StoreError> {
+    pub async fn create_token(
+        &self,
+        username: &str,
+        name: &str,
+        expires_at: Option<DateTime<Utc>>,
+    ) -> Result<(TokenRecord, String), StoreError> {
         let mut v = Violations::default();
         switchyard_domain::incident::check_text(&mut v, "name", name, 100, true);
         v.finish()?;
@@ -440,7 +462,13 @@ impl Store {
 
     /// Stores a token whose secret the caller chose (the bootstrap admin
     /// token from `SWITCHYARD_ADMIN_TOKEN`).
-    pub async fn insert_token(&self, username: &str, name: &str, expires_at: Option<DateTime<Utc>>, secret: String) -> Result<(TokenRecord, String), StoreError> {
+    pub async fn insert_token(
+        &self,
+        username: &str,
+        name: &str,
+        expires_at: Option<DateTime<Utc>>,
+        secret: String,
+    ) -> Result<(TokenRecord, String), StoreError> {
         let txn = self.begin_write().await?;
         let u = self.user_row(&txn, username).await?;
         let row = api_token::ActiveModel {
@@ -462,7 +490,11 @@ impl Store {
     /// A user's tokens, newest first.
     pub async fn list_tokens(&self, username: &str) -> Result<Vec<TokenRecord>, StoreError> {
         let u = self.user_row(&self.read, username).await?;
-        let rows = api_token::Entity::find().filter(api_token::Column::UserId.eq(u.id)).order_by_desc(api_token::Column::Id).all(&self.read).await?;
+        let rows = api_token::Entity::find()
+            .filter(api_token::Column::UserId.eq(u.id))
+            .order_by_desc(api_token::Column::Id)
+            .all(&self.read)
+            .await?;
         Ok(rows.into_iter().map(|r| token_record(r, u.username.clone())).collect())
     }
 
@@ -512,7 +544,9 @@ impl Store {
         .await
         .map_err(|e| StoreError::corrupt("password check", e))?;
         match row {
-            Some(u) if ok && u.active && u.password_hash.is_some() => Ok(Some(Principal { user_id: u.id, username: u.username, role: role_of(&u.role)? })),
+            Some(u) if ok && u.active && u.password_hash.is_some() => {
+                Ok(Some(Principal { user_id: u.id, username: u.username, role: role_of(&u.role)? }))
+            }
             _ => Ok(None),
         }
     }

@@ -6,7 +6,8 @@ use base64::Engine as _;
 use chrono::{DateTime, Utc};
 use sea_orm::sea_query::{Expr, ExprTrait, Func};
 use sea_orm::{
-    ActiveValue::Set, ColumnTrait, Condition, ConnectionTrait, DatabaseTransaction, EntityTrait, QueryFilter, QueryOrder, QuerySelect,};
+    ActiveValue::Set, ColumnTrait, Condition, ConnectionTrait, DatabaseTransaction, EntityTrait, QueryFilter, QueryOrder, QuerySelect,
+};
 use serde_json::{Value, json};
 use switchyard_domain::changes::{self, FieldChange, IncidentPatch, NewIncident, PriorityOverride};
 use switchyard_domain::cmdb::CiClass;
@@ -297,7 +298,10 @@ fn incident_from_row(row: &incident::Model, cis: Vec<i64>) -> Result<Incident, S
         affected_ci_ids: cis,
         impact: level("incidents.impact", row.impact)?,
         urgency: level("incidents.urgency", row.urgency)?,
-        priority: u8::try_from(row.priority).ok().and_then(Priority::new).ok_or_else(|| StoreError::corrupt("incidents.priority", row.priority))?,
+        priority: u8::try_from(row.priority)
+            .ok()
+            .and_then(Priority::new)
+            .ok_or_else(|| StoreError::corrupt("incidents.priority", row.priority))?,
         priority_override_reason: row.priority_override_reason.clone(),
         status: parse("incidents.status", &row.status)?,
         pending_reason: row.pending_reason.as_deref().map(|s| parse("incidents.pending_reason", s)).transpose()?,
@@ -516,7 +520,9 @@ impl References {
         if let Some(id) = service_id {
             match self.cis.get(&id) {
                 None => v.push("service", "exists", format!("CI {id} does not exist")),
-                Some(c) if c.class != CiClass::Service.as_str() => v.push("service", "class", format!("CI {id} is a {}, not a service", c.class)),
+                Some(c) if c.class != CiClass::Service.as_str() => {
+                    v.push("service", "class", format!("CI {id} is a {}, not a service", c.class))
+                }
                 Some(_) => {}
             }
         }
@@ -529,10 +535,10 @@ impl References {
     fn assignee(&self, name: &str, group_id: Option<i64>) -> Result<i64, StoreError> {
         let u = self.user("assignee", name)?;
         require_agent("assignee", u)?;
-        if let Some(g) = group_id {
-            if !self.members.contains(&(g, u.id)) {
-                return Err(DomainError::invalid("assignee", "member", format!("`{name}` is not a member of the assignment group")).into());
-            }
+        if let Some(g) = group_id
+            && !self.members.contains(&(g, u.id))
+        {
+            return Err(DomainError::invalid("assignee", "member", format!("`{name}` is not a member of the assignment group")).into());
         }
         Ok(u.id)
     }
@@ -639,7 +645,13 @@ impl Store {
             .collect())
     }
 
-    fn validate_new(&self, r: &CreateIncident, refs: &References, settings: &crate::settings::Settings, now: DateTime<Utc>) -> Result<Incident, StoreError> {
+    fn validate_new(
+        &self,
+        r: &CreateIncident,
+        refs: &References,
+        settings: &crate::settings::Settings,
+        now: DateTime<Utc>,
+    ) -> Result<Incident, StoreError> {
         let requester = refs.user("requester", &r.requester)?;
         if !requester.active {
             return Err(DomainError::invalid("requester", "active", format!("`{}` is deactivated", r.requester)).into());
@@ -648,7 +660,7 @@ impl Store {
         let assignee_id = r.assignee.as_deref().map(|a| refs.assignee(a, group_id)).transpose()?;
         let mut v = Violations::default();
         refs.check_cis(&mut v, r.service_id, &r.affected_ci_ids);
-        v.absorb(settings.custom_fields.validate(&r.custom_fields).map_err(DomainError::from));
+        v.absorb(settings.custom_fields.validate(&r.custom_fields));
         v.finish()?;
         let new = NewIncident {
             title: r.title.clone(),
@@ -696,16 +708,21 @@ impl Store {
     /// Edits fields. Writes one `field_changed` event per changed field (and
     /// `status_changed` when assignment moves a new incident to assigned) in
     /// the same transaction. An edit that changes nothing writes nothing.
-    pub async fn update_incident(&self, number: IncidentNumber, update: IncidentUpdate, actor: &Actor) -> Result<IncidentRecord, StoreError> {
+    pub async fn update_incident(
+        &self,
+        number: IncidentNumber,
+        update: IncidentUpdate,
+        actor: &Actor,
+    ) -> Result<IncidentRecord, StoreError> {
         let txn = self.begin_write().await?;
         let current = self.load_incident(&txn, number).await?;
-        if let Some(expected) = update.expected_version {
-            if expected != current.version {
-                return Err(StoreError::Conflict {
-                    field: "version".into(),
-                    message: format!("{number} is at version {}, not {expected}; reload and retry", current.version),
-                });
-            }
+        if let Some(expected) = update.expected_version
+            && expected != current.version
+        {
+            return Err(StoreError::Conflict {
+                field: "version".into(),
+                message: format!("{number} is at version {}, not {expected}; reload and retry", current.version),
+            });
         }
         let refs = References::load(
             &txn,
@@ -764,7 +781,13 @@ impl Store {
 
     /// Writes a changed incident, guarded by its version so a concurrent
     /// writer on another node cannot be silently overwritten.
-    async fn write_incident(&self, txn: &DatabaseTransaction, current: &Incident, next: &Incident, cis_changed: bool) -> Result<(), StoreError> {
+    async fn write_incident(
+        &self,
+        txn: &DatabaseTransaction,
+        current: &Incident,
+        next: &Incident,
+        cis_changed: bool,
+    ) -> Result<(), StoreError> {
         let res = incident::Entity::update_many()
             .set(incident_to_row(next))
             .filter(incident::Column::Id.eq(current.number.0))
@@ -772,7 +795,10 @@ impl Store {
             .exec(txn)
             .await?;
         if res.rows_affected != 1 {
-            return Err(StoreError::Conflict { field: "version".into(), message: format!("{} changed concurrently; retry", current.number) });
+            return Err(StoreError::Conflict {
+                field: "version".into(),
+                message: format!("{} changed concurrently; retry", current.number),
+            });
         }
         if cis_changed {
             incident_ci::Entity::delete_many().filter(incident_ci::Column::IncidentId.eq(current.number.0)).exec(txn).await?;
@@ -788,10 +814,19 @@ impl Store {
     /// Moves an incident through its lifecycle (see
     /// [`switchyard_domain::lifecycle`]). Records `status_changed` with the
     /// reason, plus changes to the pending reason and resolution fields.
-    pub async fn transition_incident(&self, number: IncidentNumber, request: &TransitionRequest, actor: &Actor) -> Result<IncidentRecord, StoreError> {
+    pub async fn transition_incident(
+        &self,
+        number: IncidentNumber,
+        request: &TransitionRequest,
+        actor: &Actor,
+    ) -> Result<IncidentRecord, StoreError> {
         let txn = self.begin_write().await?;
         let current = self.load_incident(&txn, number).await?;
-        let facts = LifecycleFacts { status: current.status, has_group: current.assignment_group_id.is_some(), has_assignee: current.assignee_id.is_some() };
+        let facts = LifecycleFacts {
+            status: current.status,
+            has_group: current.assignment_group_id.is_some(),
+            has_assignee: current.assignee_id.is_some(),
+        };
         let effect = check_transition(facts, request)?;
         let now = time::now();
         let mut next = current.clone();
@@ -844,7 +879,13 @@ impl Store {
 
     /// Adds a comment (public: the requester sees it) or a work note
     /// (internal: agents only).
-    pub async fn add_note(&self, number: IncidentNumber, body: &str, visibility: Visibility, actor: &Actor) -> Result<EventRecord, StoreError> {
+    pub async fn add_note(
+        &self,
+        number: IncidentNumber,
+        body: &str,
+        visibility: Visibility,
+        actor: &Actor,
+    ) -> Result<EventRecord, StoreError> {
         let mut v = Violations::default();
         check_text(&mut v, "body", body, TEXT_MAX, true);
         v.finish()?;
@@ -862,7 +903,15 @@ impl Store {
             Visibility::Public => "comment",
             Visibility::Internal => "work_note",
         };
-        let event = PendingEvent { incident_id: number.0, kind, field: None, old_value: None, new_value: None, body: Some(body.to_owned()), visibility };
+        let event = PendingEvent {
+            incident_id: number.0,
+            kind,
+            field: None,
+            old_value: None,
+            new_value: None,
+            body: Some(body.to_owned()),
+            visibility,
+        };
         append_events(&txn, actor, now, vec![event]).await?;
         let row = incident_event::Entity::find()
             .filter(incident_event::Column::IncidentId.eq(number.0))
@@ -880,7 +929,9 @@ impl Store {
         if incident::Entity::find_by_id(number.0).one(&self.read).await?.is_none() {
             return Err(StoreError::not_found("incident", number));
         }
-        let mut q = incident_event::Entity::find().filter(incident_event::Column::IncidentId.eq(number.0)).order_by_asc(incident_event::Column::Seq);
+        let mut q = incident_event::Entity::find()
+            .filter(incident_event::Column::IncidentId.eq(number.0))
+            .order_by_asc(incident_event::Column::Seq);
         if !include_internal {
             q = q.filter(incident_event::Column::Visibility.eq(Visibility::Public.as_str()));
         }
@@ -930,8 +981,13 @@ impl Store {
             q = q.filter(incident::Column::ServiceId.eq(s));
         }
         if let Some(ci_id) = filter.ci_id {
-            let ids: Vec<i64> =
-                incident_ci::Entity::find().filter(incident_ci::Column::CiId.eq(ci_id)).all(&self.read).await?.into_iter().map(|l| l.incident_id).collect();
+            let ids: Vec<i64> = incident_ci::Entity::find()
+                .filter(incident_ci::Column::CiId.eq(ci_id))
+                .all(&self.read)
+                .await?
+                .into_iter()
+                .map(|l| l.incident_id)
+                .collect();
             q = q.filter(incident::Column::Id.is_in(ids));
         }
         if let Some(t) = filter.created_from {
@@ -951,8 +1007,14 @@ impl Store {
             let pattern = format!("%{escaped}%");
             q = q.filter(
                 Condition::any()
-                    .add(Expr::expr(Func::lower(Expr::col(incident::Column::Title))).like(sea_orm::sea_query::LikeExpr::new(pattern.clone()).escape('\\')))
-                    .add(Expr::expr(Func::lower(Expr::col(incident::Column::Description))).like(sea_orm::sea_query::LikeExpr::new(pattern).escape('\\'))),
+                    .add(
+                        Expr::expr(Func::lower(Expr::col(incident::Column::Title)))
+                            .like(sea_orm::sea_query::LikeExpr::new(pattern.clone()).escape('\\')),
+                    )
+                    .add(
+                        Expr::expr(Func::lower(Expr::col(incident::Column::Description)))
+                            .like(sea_orm::sea_query::LikeExpr::new(pattern).escape('\\')),
+                    ),
             );
         }
         let sort_column = match filter.sort {
@@ -1001,11 +1063,17 @@ impl Store {
         let ids: Vec<i64> = rows.iter().map(|r| r.id).collect();
         let mut cis: HashMap<i64, Vec<i64>> = HashMap::new();
         if !ids.is_empty() {
-            for link in incident_ci::Entity::find().filter(incident_ci::Column::IncidentId.is_in(ids)).order_by_asc(incident_ci::Column::CiId).all(&self.read).await? {
+            for link in incident_ci::Entity::find()
+                .filter(incident_ci::Column::IncidentId.is_in(ids))
+                .order_by_asc(incident_ci::Column::CiId)
+                .all(&self.read)
+                .await?
+            {
                 cis.entry(link.incident_id).or_default().push(link.ci_id);
             }
         }
-        let incidents: Vec<Incident> = rows.iter().map(|r| incident_from_row(r, cis.remove(&r.id).unwrap_or_default())).collect::<Result<_, _>>()?;
+        let incidents: Vec<Incident> =
+            rows.iter().map(|r| incident_from_row(r, cis.remove(&r.id).unwrap_or_default())).collect::<Result<_, _>>()?;
         let names = Names::load(&self.read, &incidents.iter().collect::<Vec<_>>()).await?;
         Ok(IncidentPage { items: incidents.into_iter().map(|i| names.record(i)).collect(), next_cursor })
     }
@@ -1024,7 +1092,8 @@ fn decode_cursor(cursor: &str) -> Result<(i64, i64), StoreError> {
 }
 
 fn event_from_row(row: incident_event::Model) -> Result<EventRecord, StoreError> {
-    let json = |s: Option<String>| s.map(|s| serde_json::from_str(&s).map_err(|e| StoreError::corrupt("incident_events.value", e))).transpose();
+    let json =
+        |s: Option<String>| s.map(|s| serde_json::from_str(&s).map_err(|e| StoreError::corrupt("incident_events.value", e))).transpose();
     Ok(EventRecord {
         seq: row.seq,
         number: IncidentNumber(row.incident_id),

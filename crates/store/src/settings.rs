@@ -52,7 +52,8 @@ impl Store {
             (None, _) => Arc::new(CustomFieldSchema::permissive()),
             (Some(r), Some((at, s))) if *at == r.updated_at => s.clone(),
             (Some(r), _) => {
-                let doc: serde_json::Value = serde_json::from_str(&r.value).map_err(|e| StoreError::corrupt("settings.custom_field_schema", e))?;
+                let doc: serde_json::Value =
+                    serde_json::from_str(&r.value).map_err(|e| StoreError::corrupt("settings.custom_field_schema", e))?;
                 let s = Arc::new(CustomFieldSchema::new(doc).map_err(|e| StoreError::corrupt("settings.custom_field_schema", e))?);
                 cache.custom = Some((r.updated_at, s.clone()));
                 s
@@ -94,7 +95,9 @@ impl Store {
         let updated_at = time::to_micros(time::now()).max(existing.map_or(0, |r| r.updated_at + 1));
         let row = setting::ActiveModel { key: Set(key.to_owned()), value: Set(value), updated_at: Set(updated_at) };
         setting::Entity::insert(row)
-            .on_conflict(OnConflict::column(setting::Column::Key).update_columns([setting::Column::Value, setting::Column::UpdatedAt]).to_owned())
+            .on_conflict(
+                OnConflict::column(setting::Column::Key).update_columns([setting::Column::Value, setting::Column::UpdatedAt]).to_owned(),
+            )
             .exec(&txn)
             .await?;
         txn.commit().await?;

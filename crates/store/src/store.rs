@@ -5,9 +5,7 @@ use std::time::Duration;
 
 use sea_orm::sea_query::{Expr, ExprTrait, Query};
 use sea_orm::sqlx::sqlite::{SqliteJournalMode, SqliteSynchronous};
-use sea_orm::{
-    ConnectOptions, ConnectionTrait, Database, DatabaseConnection, DatabaseTransaction, TransactionOptions, TransactionTrait,
-};
+use sea_orm::{ConnectOptions, ConnectionTrait, Database, DatabaseConnection, DatabaseTransaction, TransactionOptions, TransactionTrait};
 use switchyard_migrations::{Migrator, MigratorTrait};
 
 use crate::create_queue::CreateQueue;
@@ -181,7 +179,6 @@ pub fn redact(url: &str) -> String {
         _ => url.to_owned(),
     }
 }
-
 
 #[cfg(test)]
 mod tests {

@@ -1,15 +1,15 @@
 //! Store tests against a real SQLite file and a real PostgreSQL schema.
 
 use serde_json::json;
+use switchyard_domain::DomainError;
 use switchyard_domain::cmdb::{CiClass, Direction, RelationKind, Relationship};
 use switchyard_domain::directory::Role;
 use switchyard_domain::incident::{Channel, IncidentNumber, Level, PendingReason, Priority, ResolutionCode, Status};
 use switchyard_domain::lifecycle::TransitionRequest;
-use switchyard_domain::DomainError;
 use switchyard_store::testing::TestDatabase;
 use switchyard_store::{
-    Actor, CiInput, CreateIncident, GroupInput, IncidentFilter, IncidentUpdate, SortField, SortOrder, Store, StoreError, UserInput, Visibility,
-    both_backends,
+    Actor, CiInput, CreateIncident, GroupInput, IncidentFilter, IncidentUpdate, SortField, SortOrder, Store, StoreError, UserInput,
+    Visibility, both_backends,
 };
 
 /// Named fixture: a requester, two agents, two groups, a small CMDB.
@@ -21,7 +21,12 @@ struct Fixture {
 async fn fixture(store: &Store) -> Fixture {
     for (username, role) in [("rita", Role::Requester), ("alice", Role::Agent), ("bob", Role::Agent)] {
         store
-            .create_user(UserInput { username: username.into(), display_name: username.to_uppercase(), role: Some(role), ..Default::default() })
+            .create_user(UserInput {
+                username: username.into(),
+                display_name: username.to_uppercase(),
+                role: Some(role),
+                ..Default::default()
+            })
             .await
             .unwrap();
     }
@@ -31,7 +36,13 @@ async fn fixture(store: &Store) -> Fixture {
     store.add_member("service-desk", "alice").await.unwrap();
     store.add_member("network-ops", "bob").await.unwrap();
     let service = store
-        .create_ci(CiInput { class: CiClass::Service, name: "Email".into(), status: None, owner_group: Some("service-desk".into()), attributes: json!({"users": 1200}) })
+        .create_ci(CiInput {
+            class: CiClass::Service,
+            name: "Email".into(),
+            status: None,
+            owner_group: Some("service-desk".into()),
+            attributes: json!({"users": 1200}),
+        })
         .await
         .unwrap();
     let server = store
@@ -96,7 +107,10 @@ both_backends!(bad_references_write_nothing, |db: TestDatabase| async move {
     fixture(&store).await;
     let cases: Vec<(CreateIncident, &str)> = vec![
         (CreateIncident { assignment_group: Some("nope".into()), ..request("a") }, "assignment_group/exists"),
-        (CreateIncident { assignment_group: Some("network-ops".into()), assignee: Some("alice".into()), ..request("a") }, "assignee/member"),
+        (
+            CreateIncident { assignment_group: Some("network-ops".into()), assignee: Some("alice".into()), ..request("a") },
+            "assignee/member",
+        ),
         (CreateIncident { assignment_group: Some("service-desk".into()), assignee: Some("rita".into()), ..request("a") }, "assignee/agent"),
         (CreateIncident { requester: "ghost".into(), ..request("a") }, "requester/exists"),
         (CreateIncident { affected_ci_ids: vec![999], ..request("a") }, "affected_cis[0]/exists"),
@@ -154,7 +168,8 @@ both_backends!(lifecycle_and_notes, |db: TestDatabase| async move {
     let actor = Actor::system();
     let to = |status| TransitionRequest { to: Some(status), ..Default::default() };
     store.transition_incident(n, &to(Status::InProgress), &actor).await.unwrap();
-    let pending = TransitionRequest { to: Some(Status::Pending), pending_reason: Some(PendingReason::AwaitingVendor), ..Default::default() };
+    let pending =
+        TransitionRequest { to: Some(Status::Pending), pending_reason: Some(PendingReason::AwaitingVendor), ..Default::default() };
     let r = store.transition_incident(n, &pending, &actor).await.unwrap();
     assert_eq!(r.incident.pending_reason, Some(PendingReason::AwaitingVendor));
     let err = store.transition_incident(n, &to(Status::Resolved), &actor).await.unwrap_err();
@@ -170,7 +185,14 @@ both_backends!(lifecycle_and_notes, |db: TestDatabase| async move {
     store.add_note(n, "Fixed, please confirm", Visibility::Public, &actor).await.unwrap();
     store.add_note(n, "vendor ticket 42", Visibility::Internal, &actor).await.unwrap();
     store.transition_incident(n, &to(Status::Closed), &actor).await.unwrap();
-    let err = store.transition_incident(n, &TransitionRequest { to: Some(Status::InProgress), reason: Some("again".into()), ..Default::default() }, &actor).await.unwrap_err();
+    let err = store
+        .transition_incident(
+            n,
+            &TransitionRequest { to: Some(Status::InProgress), reason: Some("again".into()), ..Default::default() },
+            &actor,
+        )
+        .await
+        .unwrap_err();
     assert!(matches!(err, StoreError::Domain(DomainError::TransitionNotAllowed { .. })));
     let public = store.history(n, false).await.unwrap();
     let all = store.history(n, true).await.unwrap();
@@ -218,7 +240,13 @@ both_backends!(list_filters_and_cursor_pages, |db: TestDatabase| async move {
     let mut cursor = None;
     loop {
         let page = store
-            .list_incidents(&IncidentFilter { sort: SortField::Priority, order: SortOrder::Asc, limit: 10, cursor: cursor.clone(), ..Default::default() })
+            .list_incidents(&IncidentFilter {
+                sort: SortField::Priority,
+                order: SortOrder::Asc,
+                limit: 10,
+                cursor: cursor.clone(),
+                ..Default::default()
+            })
             .await
             .unwrap();
         seen.extend(page.items.iter().map(|r| (r.incident.priority, r.incident.number)));
@@ -238,7 +266,10 @@ both_backends!(list_filters_and_cursor_pages, |db: TestDatabase| async move {
 both_backends!(cmdb_impact_walk, |db: TestDatabase| async move {
     let store = db.store.clone();
     let f = fixture(&store).await;
-    let db_ci = store.create_ci(CiInput { class: CiClass::Database, name: "pg01".into(), status: None, owner_group: None, attributes: json!({}) }).await.unwrap();
+    let db_ci = store
+        .create_ci(CiInput { class: CiClass::Database, name: "pg01".into(), status: None, owner_group: None, attributes: json!({}) })
+        .await
+        .unwrap();
     store.create_relationship(Relationship { source_id: f.server_id, kind: RelationKind::DependsOn, target_id: db_ci.id }).await.unwrap();
     let down: Vec<(i64, u32)> = store.walk(db_ci.id, Direction::Downstream, 5).await.unwrap().iter().map(|e| (e.ci.id, e.depth)).collect();
     assert_eq!(down, vec![(f.server_id, 1), (f.service_id, 2)]);
@@ -246,7 +277,10 @@ both_backends!(cmdb_impact_walk, |db: TestDatabase| async move {
     assert_eq!(up, vec![f.server_id]);
     let dup = store.create_relationship(Relationship { source_id: f.server_id, kind: RelationKind::DependsOn, target_id: db_ci.id }).await;
     assert!(matches!(dup, Err(StoreError::Conflict { .. })));
-    let missing = store.create_relationship(Relationship { source_id: f.server_id, kind: RelationKind::DependsOn, target_id: 9999 }).await.unwrap_err();
+    let missing = store
+        .create_relationship(Relationship { source_id: f.server_id, kind: RelationKind::DependsOn, target_id: 9999 })
+        .await
+        .unwrap_err();
     assert_eq!(field_rule(&missing), vec!["target_id/exists"]);
     // A CI referenced by an incident cannot be deleted.
     store.create_incident(CreateIncident { affected_ci_ids: vec![db_ci.id], ..request("db slow") }).await.unwrap();
@@ -256,7 +290,13 @@ both_backends!(cmdb_impact_walk, |db: TestDatabase| async move {
 both_backends!(tokens_and_passwords, |db: TestDatabase| async move {
     let store = db.store.clone();
     store
-        .create_user(UserInput { username: "ada".into(), display_name: "Ada".into(), role: Some(Role::Admin), password: Some("correct horse battery".into()), ..Default::default() })
+        .create_user(UserInput {
+            username: "ada".into(),
+            display_name: "Ada".into(),
+            role: Some(Role::Admin),
+            password: Some("correct horse battery".into()),
+            ..Default::default()
+        })
         .await
         .unwrap();
     let (record, secret) = store.create_token("ada", "laptop", None).await.unwrap();
@@ -270,14 +310,22 @@ both_backends!(tokens_and_passwords, |db: TestDatabase| async move {
     assert!(store.authenticate_token(&secret).await.unwrap().is_none());
     let dup = store.create_user(UserInput { username: "ada".into(), display_name: "Ada".into(), ..Default::default() }).await;
     assert!(matches!(dup, Err(StoreError::Conflict { .. })));
-    let short = store.create_user(UserInput { username: "bo".into(), display_name: "Bo".into(), password: Some("short".into()), ..Default::default() }).await.unwrap_err();
+    let short = store
+        .create_user(UserInput { username: "bo".into(), display_name: "Bo".into(), password: Some("short".into()), ..Default::default() })
+        .await
+        .unwrap_err();
     assert_eq!(field_rule(&short), vec!["password/min_length"]);
 });
 
 both_backends!(settings_documents, |db: TestDatabase| async move {
     let store = db.store.clone();
     fixture(&store).await;
-    store.set_custom_field_schema(json!({"type": "object", "properties": {"region": {"enum": ["emea", "amer"]}}, "additionalProperties": false})).await.unwrap();
+    store
+        .set_custom_field_schema(
+            json!({"type": "object", "properties": {"region": {"enum": ["emea", "amer"]}}, "additionalProperties": false}),
+        )
+        .await
+        .unwrap();
     let err = store.create_incident(CreateIncident { custom_fields: json!({"region": "mars"}), ..request("x") }).await.unwrap_err();
     assert_eq!(field_rule(&err), vec!["custom_fields/region/json_schema"]);
     store.create_incident(CreateIncident { custom_fields: json!({"region": "emea"}), ..request("x") }).await.unwrap();

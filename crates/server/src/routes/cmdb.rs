@@ -185,7 +185,11 @@ pub struct ImpactDto {
 /// Create a CI (admin).
 #[utoipa::path(post, path = "/api/v1/cis", tag = "cmdb", request_body = CreateCiBody,
     responses((status = 201, body = CiDto), (status = 403, body = ErrorBody), (status = 422, body = ErrorBody)), security(("bearer" = [])))]
-pub async fn create_ci(State(state): State<AppState>, caller: Caller, ApiJson(body): ApiJson<CreateCiBody>) -> ApiResult<(StatusCode, Json<CiDto>)> {
+pub async fn create_ci(
+    State(state): State<AppState>,
+    caller: Caller,
+    ApiJson(body): ApiJson<CreateCiBody>,
+) -> ApiResult<(StatusCode, Json<CiDto>)> {
     caller.require_admin()?;
     let input = CiInput {
         class: body.class,
@@ -202,12 +206,9 @@ pub async fn create_ci(State(state): State<AppState>, caller: Caller, ApiJson(bo
     responses((status = 200, body = Vec<CiDto>), (status = 403, body = ErrorBody), (status = 422, body = ErrorBody)), security(("bearer" = [])))]
 pub async fn list_cis(State(state): State<AppState>, caller: Caller, ApiQuery(q): ApiQuery<CiQuery>) -> ApiResult<Json<Vec<CiDto>>> {
     caller.require_agent()?;
-    let class = q
-        .class
-        .as_deref()
-        .map(str::parse::<CiClass>)
-        .transpose()
-        .map_err(|e| crate::error::ApiError::field("class", "one_of", e.violations().first().map_or(e.to_string(), |v| v.message.clone())))?;
+    let class = q.class.as_deref().map(str::parse::<CiClass>).transpose().map_err(|e| {
+        crate::error::ApiError::field("class", "one_of", e.violations().first().map_or(e.to_string(), |v| v.message.clone()))
+    })?;
     let cis = state.store.list_cis(class, q.q.as_deref(), q.after, page_limit(q.limit)?).await?;
     Ok(Json(cis.into_iter().map(Into::into).collect()))
 }
@@ -223,9 +224,15 @@ pub async fn get_ci(State(state): State<AppState>, caller: Caller, Path(id): Pat
 /// Edit a CI (admin).
 #[utoipa::path(patch, path = "/api/v1/cis/{id}", tag = "cmdb", params(("id" = i64, Path)), request_body = UpdateCiBody,
     responses((status = 200, body = CiDto), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)), security(("bearer" = [])))]
-pub async fn update_ci(State(state): State<AppState>, caller: Caller, Path(id): Path<i64>, ApiJson(body): ApiJson<UpdateCiBody>) -> ApiResult<Json<CiDto>> {
+pub async fn update_ci(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<i64>,
+    ApiJson(body): ApiJson<UpdateCiBody>,
+) -> ApiResult<Json<CiDto>> {
     caller.require_admin()?;
-    let patch = CiPatch { class: body.class, name: body.name, status: body.status, owner_group: body.owner_group, attributes: body.attributes };
+    let patch =
+        CiPatch { class: body.class, name: body.name, status: body.status, owner_group: body.owner_group, attributes: body.attributes };
     Ok(Json(state.store.update_ci(id, patch).await?.into()))
 }
 
@@ -249,12 +256,19 @@ pub async fn ci_relationships(State(state): State<AppState>, caller: Caller, Pat
 /// What depends on a CI (downstream, default) or what it depends on (agents).
 #[utoipa::path(get, path = "/api/v1/cis/{id}/impact", tag = "cmdb", params(("id" = i64, Path), ImpactQuery),
     responses((status = 200, body = ImpactDto), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)), security(("bearer" = [])))]
-pub async fn ci_impact(State(state): State<AppState>, caller: Caller, Path(id): Path<i64>, ApiQuery(q): ApiQuery<ImpactQuery>) -> ApiResult<Json<ImpactDto>> {
+pub async fn ci_impact(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<i64>,
+    ApiQuery(q): ApiQuery<ImpactQuery>,
+) -> ApiResult<Json<ImpactDto>> {
     caller.require_agent()?;
     let direction = match q.direction.as_deref() {
         None | Some("downstream") => Direction::Downstream,
         Some("upstream") => Direction::Upstream,
-        Some(other) => return Err(crate::error::ApiError::field("direction", "one_of", format!("`{other}` is not one of downstream, upstream"))),
+        Some(other) => {
+            return Err(crate::error::ApiError::field("direction", "one_of", format!("`{other}` is not one of downstream, upstream")));
+        }
     };
     let depth = q.depth.unwrap_or(5);
     if !(1..=switchyard_domain::cmdb::MAX_WALK_DEPTH).contains(&depth) {
@@ -277,7 +291,11 @@ pub async fn ci_impact(State(state): State<AppState>, caller: Caller, Path(id): 
 /// Relate two CIs (admin).
 #[utoipa::path(post, path = "/api/v1/relationships", tag = "cmdb", request_body = CreateRelationshipBody,
     responses((status = 201, body = RelationshipDto), (status = 409, body = ErrorBody), (status = 422, body = ErrorBody)), security(("bearer" = [])))]
-pub async fn create_relationship(State(state): State<AppState>, caller: Caller, ApiJson(body): ApiJson<CreateRelationshipBody>) -> ApiResult<(StatusCode, Json<RelationshipDto>)> {
+pub async fn create_relationship(
+    State(state): State<AppState>,
+    caller: Caller,
+    ApiJson(body): ApiJson<CreateRelationshipBody>,
+) -> ApiResult<(StatusCode, Json<RelationshipDto>)> {
     caller.require_admin()?;
     let r = state.store.create_relationship(Relationship { source_id: body.source_id, kind: body.kind, target_id: body.target_id }).await?;
     Ok((StatusCode::CREATED, Json(r.into())))

@@ -55,7 +55,17 @@ pub struct UserDto {
 
 impl UserDto {
     fn new(u: User, groups: Option<Vec<String>>) -> Self {
-        Self { id: u.id, username: u.username, display_name: u.display_name, email: u.email, role: u.role, active: u.active, on_shift: u.on_shift, skills: u.skills, groups }
+        Self {
+            id: u.id,
+            username: u.username,
+            display_name: u.display_name,
+            email: u.email,
+            role: u.role,
+            active: u.active,
+            on_shift: u.on_shift,
+            skills: u.skills,
+            groups,
+        }
     }
 }
 
@@ -217,16 +227,37 @@ pub struct TokenDto {
 
 impl From<TokenRecord> for TokenDto {
     fn from(t: TokenRecord) -> Self {
-        Self { id: t.id, username: t.username, name: t.name, prefix: t.prefix, created_at: t.created_at, expires_at: t.expires_at, revoked_at: t.revoked_at, token: None }
+        Self {
+            id: t.id,
+            username: t.username,
+            name: t.name,
+            prefix: t.prefix,
+            created_at: t.created_at,
+            expires_at: t.expires_at,
+            revoked_at: t.revoked_at,
+            token: None,
+        }
     }
 }
 
 /// Create a user (admin).
 #[utoipa::path(post, path = "/api/v1/users", tag = "directory", request_body = CreateUserBody,
     responses((status = 201, body = UserDto), (status = 403, body = ErrorBody), (status = 409, body = ErrorBody), (status = 422, body = ErrorBody)), security(("bearer" = [])))]
-pub async fn create_user(State(state): State<AppState>, caller: Caller, ApiJson(b): ApiJson<CreateUserBody>) -> ApiResult<(StatusCode, Json<UserDto>)> {
+pub async fn create_user(
+    State(state): State<AppState>,
+    caller: Caller,
+    ApiJson(b): ApiJson<CreateUserBody>,
+) -> ApiResult<(StatusCode, Json<UserDto>)> {
     caller.require_admin()?;
-    let input = UserInput { username: b.username, display_name: b.display_name, email: b.email, role: b.role, password: b.password, on_shift: b.on_shift, skills: b.skills };
+    let input = UserInput {
+        username: b.username,
+        display_name: b.display_name,
+        email: b.email,
+        role: b.role,
+        password: b.password,
+        on_shift: b.on_shift,
+        skills: b.skills,
+    };
     Ok((StatusCode::CREATED, Json(state.store.create_user(input).await?.into())))
 }
 
@@ -235,12 +266,9 @@ pub async fn create_user(State(state): State<AppState>, caller: Caller, ApiJson(
     responses((status = 200, body = Vec<UserDto>), (status = 403, body = ErrorBody)), security(("bearer" = [])))]
 pub async fn list_users(State(state): State<AppState>, caller: Caller, ApiQuery(q): ApiQuery<NameQuery>) -> ApiResult<Json<Vec<UserDto>>> {
     caller.require_admin()?;
-    let role = q
-        .role
-        .as_deref()
-        .map(str::parse::<Role>)
-        .transpose()
-        .map_err(|e| crate::error::ApiError::field("role", "one_of", e.violations().first().map_or(e.to_string(), |v| v.message.clone())))?;
+    let role = q.role.as_deref().map(str::parse::<Role>).transpose().map_err(|e| {
+        crate::error::ApiError::field("role", "one_of", e.violations().first().map_or(e.to_string(), |v| v.message.clone()))
+    })?;
     let users = state.store.list_users(role, q.after.as_deref(), page_limit(q.limit)?).await?;
     Ok(Json(users.into_iter().map(|u| UserDto::new(u, None)).collect()))
 }
@@ -257,9 +285,22 @@ pub async fn get_user(State(state): State<AppState>, caller: Caller, Path(userna
 /// this node at once and on others within the token cache's 30 s.
 #[utoipa::path(patch, path = "/api/v1/users/{username}", tag = "directory", params(("username" = String, Path)), request_body = UpdateUserBody,
     responses((status = 200, body = UserDto), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)), security(("bearer" = [])))]
-pub async fn update_user(State(state): State<AppState>, caller: Caller, Path(username): Path<String>, ApiJson(b): ApiJson<UpdateUserBody>) -> ApiResult<Json<UserDto>> {
+pub async fn update_user(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(username): Path<String>,
+    ApiJson(b): ApiJson<UpdateUserBody>,
+) -> ApiResult<Json<UserDto>> {
     caller.require_admin()?;
-    let patch = UserPatch { display_name: b.display_name, email: b.email, role: b.role, active: b.active, on_shift: b.on_shift, skills: b.skills, password: b.password };
+    let patch = UserPatch {
+        display_name: b.display_name,
+        email: b.email,
+        role: b.role,
+        active: b.active,
+        on_shift: b.on_shift,
+        skills: b.skills,
+        password: b.password,
+    };
     let record = state.store.update_user(&username, patch).await?;
     state.auth.clear();
     Ok(Json(record.into()))
@@ -268,7 +309,11 @@ pub async fn update_user(State(state): State<AppState>, caller: Caller, Path(use
 /// Create a group (admin).
 #[utoipa::path(post, path = "/api/v1/groups", tag = "directory", request_body = CreateGroupBody,
     responses((status = 201, body = GroupDto), (status = 409, body = ErrorBody), (status = 422, body = ErrorBody)), security(("bearer" = [])))]
-pub async fn create_group(State(state): State<AppState>, caller: Caller, ApiJson(b): ApiJson<CreateGroupBody>) -> ApiResult<(StatusCode, Json<GroupDto>)> {
+pub async fn create_group(
+    State(state): State<AppState>,
+    caller: Caller,
+    ApiJson(b): ApiJson<CreateGroupBody>,
+) -> ApiResult<(StatusCode, Json<GroupDto>)> {
     caller.require_admin()?;
     let input = GroupInput { name: b.name, display_name: b.display_name, email: b.email, manager: b.manager };
     Ok((StatusCode::CREATED, Json(state.store.create_group(input).await?.into())))
@@ -277,7 +322,11 @@ pub async fn create_group(State(state): State<AppState>, caller: Caller, ApiJson
 /// List groups (agents).
 #[utoipa::path(get, path = "/api/v1/groups", tag = "directory", params(NameQuery),
     responses((status = 200, body = Vec<GroupDto>), (status = 403, body = ErrorBody)), security(("bearer" = [])))]
-pub async fn list_groups(State(state): State<AppState>, caller: Caller, ApiQuery(q): ApiQuery<NameQuery>) -> ApiResult<Json<Vec<GroupDto>>> {
+pub async fn list_groups(
+    State(state): State<AppState>,
+    caller: Caller,
+    ApiQuery(q): ApiQuery<NameQuery>,
+) -> ApiResult<Json<Vec<GroupDto>>> {
     caller.require_agent()?;
     let groups = state.store.list_groups(q.after.as_deref(), page_limit(q.limit)?).await?;
     Ok(Json(groups.into_iter().map(Into::into).collect()))
@@ -294,7 +343,12 @@ pub async fn get_group(State(state): State<AppState>, caller: Caller, Path(name)
 /// Edit a group (admin).
 #[utoipa::path(patch, path = "/api/v1/groups/{name}", tag = "directory", params(("name" = String, Path)), request_body = UpdateGroupBody,
     responses((status = 200, body = GroupDto), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)), security(("bearer" = [])))]
-pub async fn update_group(State(state): State<AppState>, caller: Caller, Path(name): Path<String>, ApiJson(b): ApiJson<UpdateGroupBody>) -> ApiResult<Json<GroupDto>> {
+pub async fn update_group(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(name): Path<String>,
+    ApiJson(b): ApiJson<UpdateGroupBody>,
+) -> ApiResult<Json<GroupDto>> {
     caller.require_admin()?;
     let patch = GroupPatch { display_name: b.display_name, email: b.email, manager: b.manager };
     Ok(Json(state.store.update_group(&name, patch).await?.into()))
@@ -303,7 +357,11 @@ pub async fn update_group(State(state): State<AppState>, caller: Caller, Path(na
 /// Add a member (admin; idempotent).
 #[utoipa::path(put, path = "/api/v1/groups/{name}/members/{username}", tag = "directory", params(("name" = String, Path), ("username" = String, Path)),
     responses((status = 200, body = GroupDto), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)), security(("bearer" = [])))]
-pub async fn add_member(State(state): State<AppState>, caller: Caller, Path((name, username)): Path<(String, String)>) -> ApiResult<Json<GroupDto>> {
+pub async fn add_member(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path((name, username)): Path<(String, String)>,
+) -> ApiResult<Json<GroupDto>> {
     caller.require_admin()?;
     Ok(Json(state.store.add_member(&name, &username).await?.into()))
 }
@@ -311,7 +369,11 @@ pub async fn add_member(State(state): State<AppState>, caller: Caller, Path((nam
 /// Remove a member (admin).
 #[utoipa::path(delete, path = "/api/v1/groups/{name}/members/{username}", tag = "directory", params(("name" = String, Path), ("username" = String, Path)),
     responses((status = 200, body = GroupDto), (status = 404, body = ErrorBody)), security(("bearer" = [])))]
-pub async fn remove_member(State(state): State<AppState>, caller: Caller, Path((name, username)): Path<(String, String)>) -> ApiResult<Json<GroupDto>> {
+pub async fn remove_member(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path((name, username)): Path<(String, String)>,
+) -> ApiResult<Json<GroupDto>> {
     caller.require_admin()?;
     Ok(Json(state.store.remove_member(&name, &username).await?.into()))
 }
@@ -319,7 +381,12 @@ pub async fn remove_member(State(state): State<AppState>, caller: Caller, Path((
 /// Issue an API token for a user (admin). The secret is in this response only.
 #[utoipa::path(post, path = "/api/v1/users/{username}/tokens", tag = "directory", params(("username" = String, Path)), request_body = CreateTokenBody,
     responses((status = 201, body = TokenDto), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)), security(("bearer" = [])))]
-pub async fn create_token(State(state): State<AppState>, caller: Caller, Path(username): Path<String>, ApiJson(b): ApiJson<CreateTokenBody>) -> ApiResult<(StatusCode, Json<TokenDto>)> {
+pub async fn create_token(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(username): Path<String>,
+    ApiJson(b): ApiJson<CreateTokenBody>,
+) -> ApiResult<(StatusCode, Json<TokenDto>)> {
     caller.require_admin()?;
     let (record, secret) = state.store.create_token(&username, &b.name, b.expires_at).await?;
     Ok((StatusCode::CREATED, Json(TokenDto { token: Some(secret), ..record.into() })))

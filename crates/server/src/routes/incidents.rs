@@ -10,7 +10,9 @@ use serde_json::Value;
 use switchyard_domain::changes::PriorityOverride;
 use switchyard_domain::incident::{Channel, IncidentNumber, Level, PendingReason, Priority, ResolutionCode, Status};
 use switchyard_domain::lifecycle::TransitionRequest;
-use switchyard_store::{Actor, CreateIncident, EventRecord, IncidentFilter, IncidentRecord, IncidentUpdate, SortField, SortOrder, Visibility};
+use switchyard_store::{
+    Actor, CreateIncident, EventRecord, IncidentFilter, IncidentRecord, IncidentUpdate, SortField, SortOrder, Visibility,
+};
 use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
@@ -370,7 +372,10 @@ fn parse_list<T: std::str::FromStr<Err = switchyard_domain::DomainError>>(field:
         .split(',')
         .map(str::trim)
         .filter(|s| !s.is_empty())
-        .map(|s| s.parse::<T>().map_err(|e| ApiError::field(field, "one_of", e.violations().first().map_or(e.to_string(), |v| v.message.clone()))))
+        .map(|s| {
+            s.parse::<T>()
+                .map_err(|e| ApiError::field(field, "one_of", e.violations().first().map_or(e.to_string(), |v| v.message.clone())))
+        })
         .collect()
 }
 
@@ -394,7 +399,11 @@ async fn visible(state: &AppState, caller: &Caller, number: &str) -> ApiResult<I
     responses((status = 201, body = IncidentDto), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
               (status = 403, body = ErrorBody), (status = 413, body = ErrorBody), (status = 422, body = ErrorBody)),
     security(("bearer" = [])))]
-pub async fn create_incident(State(state): State<AppState>, caller: Caller, ApiJson(body): ApiJson<CreateIncidentBody>) -> ApiResult<(StatusCode, Json<IncidentDto>)> {
+pub async fn create_incident(
+    State(state): State<AppState>,
+    caller: Caller,
+    ApiJson(body): ApiJson<CreateIncidentBody>,
+) -> ApiResult<(StatusCode, Json<IncidentDto>)> {
     if !caller.is_agent() {
         let agent_only = [
             ("requester", body.requester.is_some()),
@@ -431,13 +440,19 @@ pub async fn create_incident(State(state): State<AppState>, caller: Caller, ApiJ
 #[utoipa::path(get, path = "/api/v1/incidents", tag = "incidents", params(ListQuery),
     responses((status = 200, body = IncidentPageDto), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 422, body = ErrorBody)),
     security(("bearer" = [])))]
-pub async fn list_incidents(State(state): State<AppState>, caller: Caller, ApiQuery(q): ApiQuery<ListQuery>) -> ApiResult<Json<IncidentPageDto>> {
+pub async fn list_incidents(
+    State(state): State<AppState>,
+    caller: Caller,
+    ApiQuery(q): ApiQuery<ListQuery>,
+) -> ApiResult<Json<IncidentPageDto>> {
     let sort = match q.sort.as_deref() {
         None | Some("number") => SortField::Number,
         Some("created_at") => SortField::CreatedAt,
         Some("updated_at") => SortField::UpdatedAt,
         Some("priority") => SortField::Priority,
-        Some(other) => return Err(ApiError::field("sort", "one_of", format!("`{other}` is not one of number, created_at, updated_at, priority"))),
+        Some(other) => {
+            return Err(ApiError::field("sort", "one_of", format!("`{other}` is not one of number, created_at, updated_at, priority")));
+        }
     };
     let order = match q.order.as_deref() {
         None | Some("desc") => SortOrder::Desc,
@@ -541,7 +556,12 @@ pub async fn transition_incident(
 #[utoipa::path(post, path = "/api/v1/incidents/{number}/comments", tag = "incidents", params(("number" = String, Path)), request_body = NoteBody,
     responses((status = 201, body = EventDto), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)),
     security(("bearer" = [])))]
-pub async fn add_comment(State(state): State<AppState>, caller: Caller, Path(number): Path<String>, ApiJson(body): ApiJson<NoteBody>) -> ApiResult<(StatusCode, Json<EventDto>)> {
+pub async fn add_comment(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(number): Path<String>,
+    ApiJson(body): ApiJson<NoteBody>,
+) -> ApiResult<(StatusCode, Json<EventDto>)> {
     let record = visible(&state, &caller, &number).await?;
     let event = state.store.add_note(record.incident.number, &body.body, Visibility::Public, &Actor::user(&caller.0)).await?;
     Ok((StatusCode::CREATED, Json(event.into())))
@@ -551,7 +571,12 @@ pub async fn add_comment(State(state): State<AppState>, caller: Caller, Path(num
 #[utoipa::path(post, path = "/api/v1/incidents/{number}/work-notes", tag = "incidents", params(("number" = String, Path)), request_body = NoteBody,
     responses((status = 201, body = EventDto), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)),
     security(("bearer" = [])))]
-pub async fn add_work_note(State(state): State<AppState>, caller: Caller, Path(number): Path<String>, ApiJson(body): ApiJson<NoteBody>) -> ApiResult<(StatusCode, Json<EventDto>)> {
+pub async fn add_work_note(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(number): Path<String>,
+    ApiJson(body): ApiJson<NoteBody>,
+) -> ApiResult<(StatusCode, Json<EventDto>)> {
     caller.require_agent()?;
     let number = parse_number(&number)?;
     let event = state.store.add_note(number, &body.body, Visibility::Internal, &Actor::user(&caller.0)).await?;

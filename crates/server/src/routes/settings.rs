@@ -28,7 +28,11 @@ pub async fn get_priority_matrix(State(state): State<AppState>, caller: Caller) 
 /// Replace the matrix (admin). It must be monotonic.
 #[utoipa::path(put, path = "/api/v1/settings/priority-matrix", tag = "settings", request_body = Object,
     responses((status = 200, body = Object), (status = 403, body = ErrorBody), (status = 422, body = ErrorBody)), security(("bearer" = [])))]
-pub async fn put_priority_matrix(State(state): State<AppState>, caller: Caller, ApiJson(matrix): ApiJson<PriorityMatrix>) -> ApiResult<Json<PriorityMatrix>> {
+pub async fn put_priority_matrix(
+    State(state): State<AppState>,
+    caller: Caller,
+    ApiJson(matrix): ApiJson<PriorityMatrix>,
+) -> ApiResult<Json<PriorityMatrix>> {
     caller.require_admin()?;
     state.store.set_priority_matrix(&matrix).await?;
     Ok(Json(matrix))

@@ -1,0 +1,9 @@
+#!/usr/bin/env bash
+# Runs Switchyard on an embedded SQLite file under ./switchyard-data with the
+# shipped plugins built, printing where to open it and how to log in.
+# Extra arguments go to `switchyard serve` (e.g. --listen 0.0.0.0:8080).
+set -euo pipefail
+root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$root"
+bash scripts/build-plugins.sh
+exec cargo run --release --locked --bin switchyard -- serve "$@"

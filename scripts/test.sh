@@ -1,0 +1,53 @@
+#!/usr/bin/env bash
+# The whole Switchyard test suite, set-up included. `.ci/run` calls exactly this.
+#
+# 1. set-up: the wasm32-wasip2 target, the plugins (scripts/build-plugins.sh,
+#    which also installs componentize-py), and PostgreSQL started if it is
+#    installed but down;
+# 2. cargo fmt --check and cargo clippy -D warnings on both workspaces
+#    (the server workspace and the guest plugins workspace);
+# 3. rustdoc with warnings denied;
+# 4. every test: domain, store and API on SQLite and PostgreSQL (required
+#    when CI=true), plugin host with real components, end-to-end on the real
+#    binary, plugin logic natively.
+set -euo pipefail
+root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$root"
+step() { printf '\n==> %s\n' "$*"; }
+
+step "set-up: toolchain components"
+rustup component list --installed 2>/dev/null | grep -q '^rustfmt' || rustup component add rustfmt
+rustup component list --installed 2>/dev/null | grep -q '^clippy' || rustup component add clippy
+
+step "set-up: PostgreSQL"
+if ! (exec 3<>/dev/tcp/127.0.0.1/5432) 2>/dev/null; then
+    if command -v pg_ctlcluster >/dev/null && ls /etc/postgresql >/dev/null 2>&1; then
+        pg_ctlcluster --skip-systemctl-redirect "$(ls /etc/postgresql | head -n1)" main start || true
+        sleep 2
+    fi
+fi
+if (exec 3<>/dev/tcp/127.0.0.1/5432) 2>/dev/null; then
+    echo "PostgreSQL is reachable on 127.0.0.1:5432"
+else
+    echo "PostgreSQL is NOT reachable: its tests will be skipped (and fail under CI=true)"
+fi
+
+step "set-up: plugins (wasm32-wasip2 components)"
+bash scripts/build-plugins.sh
+
+step "format"
+cargo fmt --all --check
+(cd plugins && cargo fmt --all --check)
+
+step "clippy"
+cargo clippy --workspace --all-targets --locked -- -D warnings
+(cd plugins && cargo clippy --workspace --all-targets --target wasm32-wasip2 --locked -- -D warnings)
+
+step "docs"
+RUSTDOCFLAGS="-D warnings" cargo doc --workspace --no-deps --locked --quiet
+
+step "tests: plugins (native, plugin logic)"
+(cd plugins && cargo test --workspace --locked)
+
+step "tests: server workspace"
+cargo test --workspace --locked
