@@ -25,8 +25,15 @@ impl Drop for Server {
 const ADMIN_TOKEN: &str = "e2e-admin-token-0123456789";
 
 fn start(data_dir: &Path, admin_token: Option<&str>) -> Server {
+    start_with(data_dir, admin_token, &[])
+}
+
+fn start_with(data_dir: &Path, admin_token: Option<&str>, env: &[(&str, &str)]) -> Server {
     let mut command = Command::new(env!("CARGO_BIN_EXE_switchyard"));
     command.args(["serve", "--listen", "127.0.0.1:0", "--data-dir"]).arg(data_dir).env("SWITCHYARD_LOG", "warn").stdout(Stdio::piped());
+    for (k, v) in env {
+        command.env(k, v);
+    }
     match admin_token {
         Some(t) => command.env("SWITCHYARD_ADMIN_TOKEN", t),
         None => command.env_remove("SWITCHYARD_ADMIN_TOKEN"),
@@ -66,9 +73,17 @@ async fn serve_create_and_restart_on_a_real_binary() {
     assert_eq!(http.get(format!("{base}/api/v1/me")).send().await.unwrap().status(), 401);
 
     // Set up a group with an agent, then log an incident routed to them.
-    let r = admin(http.post(format!("{base}/api/v1/users"))).json(&json!({"username": "alice", "display_name": "Alice", "role": "agent"})).send().await.unwrap();
+    let r = admin(http.post(format!("{base}/api/v1/users")))
+        .json(&json!({"username": "alice", "display_name": "Alice", "role": "agent"}))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), 201);
-    let r = admin(http.post(format!("{base}/api/v1/groups"))).json(&json!({"name": "service-desk", "display_name": "Service Desk"})).send().await.unwrap();
+    let r = admin(http.post(format!("{base}/api/v1/groups")))
+        .json(&json!({"name": "service-desk", "display_name": "Service Desk"}))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), 201);
     assert_eq!(admin(http.put(format!("{base}/api/v1/groups/service-desk/members/alice"))).send().await.unwrap().status(), 200);
     let created: Value = admin(http.post(format!("{base}/api/v1/incidents")))
@@ -95,7 +110,8 @@ async fn serve_create_and_restart_on_a_real_binary() {
     let base = server.base.clone();
     let got: Value = admin(http.get(format!("{base}/api/v1/incidents/INC-000001"))).send().await.unwrap().json().await.unwrap();
     assert_eq!(got["assignee"], "alice");
-    let next: Value = admin(http.post(format!("{base}/api/v1/incidents"))).json(&json!({"title": "Second"})).send().await.unwrap().json().await.unwrap();
+    let next: Value =
+        admin(http.post(format!("{base}/api/v1/incidents"))).json(&json!({"title": "Second"})).send().await.unwrap().json().await.unwrap();
     assert_eq!(next["number"], "INC-000002");
     let history: Value = admin(http.get(format!("{base}/api/v1/incidents/INC-000001/history"))).send().await.unwrap().json().await.unwrap();
     assert_eq!(history[0]["kind"], "created");
@@ -119,5 +135,55 @@ fn migrate_command_and_bad_configuration() {
     assert!(dir.path().join("switchyard.db").exists());
     let out = Command::new(env!("CARGO_BIN_EXE_switchyard")).args(["migrate", "--database-url", "mysql://x"]).output().unwrap();
     assert!(!out.status.success());
-    assert!(String::from_utf8_lossy(&out.stderr).contains("must start with sqlite: or postgres://"), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("must start with sqlite: or postgres://"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// Two real server processes on one PostgreSQL, eight clients creating
+/// incidents through both at once: numbers are unique and gap-free.
+#[tokio::test]
+async fn two_servers_on_one_postgres_number_gap_free() {
+    let url = std::env::var("SWITCHYARD_TEST_PG_URL").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".into());
+    if std::net::TcpStream::connect("127.0.0.1:5432").is_err() {
+        assert!(std::env::var("CI").as_deref() != Ok("true"), "PostgreSQL is required in CI");
+        eprintln!("skipping: PostgreSQL unreachable");
+        return;
+    }
+    let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos();
+    let schema = format!("e2e_{}_{}", std::process::id(), nanos % 1_000_000_000);
+    let dir = tempfile::tempdir().unwrap();
+    let env = [("SWITCHYARD_DATABASE_URL", url.as_str()), ("SWITCHYARD_DATABASE_SCHEMA", schema.as_str())];
+    let first = start_with(dir.path(), Some(ADMIN_TOKEN), &env);
+    let second = start_with(dir.path(), Some(ADMIN_TOKEN), &env);
+    let bases = [first.base.clone(), second.base.clone()];
+    let http = reqwest::Client::new();
+    let mut clients = Vec::new();
+    for client in 0..8 {
+        let (http, base) = (http.clone(), bases[client % 2].clone());
+        clients.push(tokio::spawn(async move {
+            let mut numbers = Vec::new();
+            for i in 0..25 {
+                let r = http
+                    .post(format!("{base}/api/v1/incidents"))
+                    .bearer_auth(ADMIN_TOKEN)
+                    .json(&json!({"title": format!("client {client} #{i}")}))
+                    .send()
+                    .await
+                    .unwrap();
+                assert_eq!(r.status(), 201);
+                let body: Value = r.json().await.unwrap();
+                numbers.push(body["number"].as_str().unwrap().trim_start_matches("INC-").parse::<u32>().unwrap());
+            }
+            numbers
+        }));
+    }
+    let mut all = Vec::new();
+    for c in clients {
+        all.extend(c.await.unwrap());
+    }
+    all.sort_unstable();
+    assert_eq!(all, (1..=200).collect::<Vec<u32>>());
 }

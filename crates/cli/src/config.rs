@@ -45,7 +45,7 @@ pub enum LogFormat {
 /// Settings as given on the command line or in the environment.
 #[derive(Debug, Args)]
 pub struct SettingsArgs {
-    /// TOML file with any of: data_dir, listen, database_url, log_format, log_level.
+    /// TOML file with any of: data_dir, listen, database_url, database_schema, log_format, log_level.
     #[arg(long, global = true, env = "SWITCHYARD_CONFIG")]
     pub config: Option<PathBuf>,
     /// Directory for the embedded database and other state [default: ./switchyard-data].
@@ -57,6 +57,9 @@ pub struct SettingsArgs {
     /// `sqlite://PATH` or `postgres://USER@HOST/DB` [default: sqlite in the data dir].
     #[arg(long, global = true, env = "SWITCHYARD_DATABASE_URL")]
     pub database_url: Option<String>,
+    /// PostgreSQL schema to use, created if missing [default: the server's search path].
+    #[arg(long, global = true, env = "SWITCHYARD_DATABASE_SCHEMA")]
+    pub database_schema: Option<String>,
     /// Log format [default: text].
     #[arg(long, global = true, env = "SWITCHYARD_LOG_FORMAT")]
     pub log_format: Option<LogFormat>,
@@ -76,6 +79,7 @@ struct FileSettings {
     data_dir: Option<PathBuf>,
     listen: Option<SocketAddr>,
     database_url: Option<String>,
+    database_schema: Option<String>,
     log_format: Option<LogFormat>,
     log_level: Option<String>,
 }
@@ -89,6 +93,8 @@ pub struct Settings {
     pub listen: SocketAddr,
     /// Database URL.
     pub database_url: String,
+    /// PostgreSQL schema.
+    pub database_schema: Option<String>,
     /// Log format.
     pub log_format: LogFormat,
     /// Log filter.
@@ -117,6 +123,7 @@ impl SettingsArgs {
             log_format: self.log_format.or(file.log_format).unwrap_or(LogFormat::Text),
             log_level: self.log_level.or(file.log_level).unwrap_or_else(|| "info".into()),
             admin_token: self.admin_token,
+            database_schema: self.database_schema.or(file.database_schema),
             data_dir,
             database_url,
         })

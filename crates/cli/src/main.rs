@@ -49,9 +49,8 @@ async fn open_store(settings: &Settings) -> anyhow::Result<Store> {
     if settings.database_url.starts_with("sqlite:") {
         std::fs::create_dir_all(&settings.data_dir).with_context(|| format!("creating data dir {}", settings.data_dir.display()))?;
     }
-    let store = Store::connect(StoreOptions::new(&settings.database_url))
-        .await
-        .with_context(|| format!("connecting to {}", redact(&settings.database_url)))?;
+    let options = StoreOptions { schema: settings.database_schema.clone(), ..StoreOptions::new(&settings.database_url) };
+    let store = Store::connect(options).await.with_context(|| format!("connecting to {}", redact(&settings.database_url)))?;
     store.migrate().await.context("applying migrations")?;
     Ok(store)
 }

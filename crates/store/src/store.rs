@@ -87,8 +87,18 @@ impl Store {
             }
             Backend::Postgres => {
                 if let Some(schema) = &options.schema {
+                    let valid = !schema.is_empty()
+                        && schema.len() <= 63
+                        && schema.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_');
+                    if !valid {
+                        return Err(StoreError::Domain(switchyard_domain::DomainError::invalid(
+                            "database_schema",
+                            "pattern",
+                            format!("`{schema}` must be 1..63 of a-z, 0-9 and _"),
+                        )));
+                    }
                     let bootstrap = Database::connect(pg_options(&options.url, 1, None)).await?;
-                    bootstrap.execute_unprepared(&format!("CREATE SCHEMA IF NOT EXISTS \"{}\"", schema.replace('"', ""))).await?;
+                    bootstrap.execute_unprepared(&format!("CREATE SCHEMA IF NOT EXISTS \"{schema}\"")).await?;
                     bootstrap.close().await?;
                 }
                 let pool = Database::connect(pg_options(&options.url, options.max_connections, options.schema.as_deref())).await?;
