@@ -46,8 +46,9 @@ cargo clippy --workspace --all-targets --locked -- -D warnings
 step "docs"
 RUSTDOCFLAGS="-D warnings" cargo doc --workspace --no-deps --locked --quiet
 
-step "tests: plugins (native, plugin logic)"
+step "tests: plugins (native, plugin logic; Python routing logic)"
 (cd plugins && cargo test --workspace --locked)
+(cd plugins/routing-py && python3 -m unittest -v 2>&1 | tail -n 3)
 
 step "tests: server workspace"
 cargo test --workspace --locked

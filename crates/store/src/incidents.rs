@@ -375,11 +375,19 @@ impl PendingEvent {
     }
 }
 
-/// Most rows in one multi-row INSERT (keeps under SQLite's bound-parameter limit).
-const INSERT_CHUNK: usize = 500;
+/// Most rows in one multi-row INSERT: 1,000 rows of at most 25 columns stay
+/// under SQLite's limit of 32,766 bound parameters (PostgreSQL allows 65,535).
+const INSERT_CHUNK: usize = 1000;
 
-/// Appends events with consecutive sequence numbers taken in this transaction.
-async fn append_events(txn: &DatabaseTransaction, actor: &Actor, at: i64, events: Vec<PendingEvent>) -> Result<(), StoreError> {
+/// Appends events with consecutive sequence numbers taken in this
+/// transaction: one counter update and one multi-row insert per chunk,
+/// however many events (and actors) there are.
+async fn append_events<'a>(
+    txn: &DatabaseTransaction,
+    at: i64,
+    events: impl IntoIterator<Item = (&'a Actor, PendingEvent)>,
+) -> Result<(), StoreError> {
+    let events: Vec<(&Actor, PendingEvent)> = events.into_iter().collect();
     if events.is_empty() {
         return Ok(());
     }
@@ -387,7 +395,7 @@ async fn append_events(txn: &DatabaseTransaction, actor: &Actor, at: i64, events
     let rows: Vec<incident_event::ActiveModel> = events
         .into_iter()
         .enumerate()
-        .map(|(i, e)| incident_event::ActiveModel {
+        .map(|(i, (actor, e))| incident_event::ActiveModel {
             seq: Set(first + i as i64),
             incident_id: Set(e.incident_id),
             kind: Set(e.kind.to_owned()),
@@ -600,7 +608,7 @@ impl Store {
             }
             let ok: Vec<&Incident> = validated.iter().flatten().collect();
             let rows: Vec<incident::ActiveModel> = ok.iter().map(|i| incident_to_row(i)).collect();
-            for chunk in rows.chunks(INSERT_CHUNK / 5) {
+            for chunk in rows.chunks(INSERT_CHUNK) {
                 incident::Entity::insert_many(chunk.to_vec()).exec_without_returning(&txn).await?;
             }
             let links: Vec<incident_ci::ActiveModel> = ok
@@ -610,25 +618,24 @@ impl Store {
             for chunk in links.chunks(INSERT_CHUNK) {
                 incident_ci::Entity::insert_many(chunk.to_vec()).exec_without_returning(&txn).await?;
             }
-            // Events are appended per actor so each carries its own.
-            for (request, incident) in requests.iter().zip(&validated) {
-                if let Ok(incident) = incident {
-                    let created = PendingEvent {
-                        incident_id: incident.number.0,
-                        kind: "created",
-                        field: None,
-                        old_value: None,
-                        new_value: Some(json!({
-                            "title": incident.title, "status": incident.status, "priority": incident.priority,
-                            "impact": incident.impact, "urgency": incident.urgency, "channel": incident.channel,
-                            "category": incident.category, "assignment_group": request.assignment_group, "assignee": request.assignee,
-                        })),
-                        body: None,
-                        visibility: Visibility::Public,
-                    };
-                    append_events(&txn, &request.actor, time::to_micros(now), vec![created]).await?;
-                }
-            }
+            let created = requests.iter().zip(&validated).filter_map(|(request, incident)| {
+                let incident = incident.as_ref().ok()?;
+                let event = PendingEvent {
+                    incident_id: incident.number.0,
+                    kind: "created",
+                    field: None,
+                    old_value: None,
+                    new_value: Some(json!({
+                        "title": incident.title, "status": incident.status, "priority": incident.priority,
+                        "impact": incident.impact, "urgency": incident.urgency, "channel": incident.channel,
+                        "category": incident.category, "assignment_group": request.assignment_group, "assignee": request.assignee,
+                    })),
+                    body: None,
+                    visibility: Visibility::Public,
+                };
+                Some((&request.actor, event))
+            });
+            append_events(&txn, time::to_micros(now), created).await?;
         }
         txn.commit().await?;
         Ok(requests
@@ -773,8 +780,8 @@ impl Store {
         }
         self.write_incident(&txn, &current, &next, field_changes.iter().any(|c| c.field == "affected_cis")).await?;
         let names = Names::load(&txn, &[&current, &next]).await?;
-        let events = field_changes.into_iter().map(|c| PendingEvent::change(number.0, names.name_change(c))).collect();
-        append_events(&txn, actor, time::to_micros(next.updated_at), events).await?;
+        let events: Vec<PendingEvent> = field_changes.into_iter().map(|c| PendingEvent::change(number.0, names.name_change(c))).collect();
+        append_events(&txn, time::to_micros(next.updated_at), events.into_iter().map(|e| (actor, e))).await?;
         txn.commit().await?;
         Ok(names.record(next))
     }
@@ -871,7 +878,7 @@ impl Store {
                 events.push(PendingEvent::change(number.0, FieldChange { field: field.into(), old, new }));
             }
         }
-        append_events(&txn, actor, time::to_micros(now), events).await?;
+        append_events(&txn, time::to_micros(now), events.into_iter().map(|e| (actor, e))).await?;
         let record = self.record(&txn, next).await?;
         txn.commit().await?;
         Ok(record)
@@ -912,7 +919,7 @@ impl Store {
             body: Some(body.to_owned()),
             visibility,
         };
-        append_events(&txn, actor, now, vec![event]).await?;
+        append_events(&txn, now, [(actor, event)]).await?;
         let row = incident_event::Entity::find()
             .filter(incident_event::Column::IncidentId.eq(number.0))
             .order_by_desc(incident_event::Column::Seq)
