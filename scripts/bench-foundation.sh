@@ -39,7 +39,7 @@ stop() { kill "${pids[-1]}"; wait "${pids[-1]}" 2>/dev/null || true; unset 'pids
 creates() { # backend label, env...
     local label="$1"; shift
     start "creates-$label" "$@"
-    for clients in 16 64; do
+    for clients in 16 64 256; do
         for run in $(seq 1 "$runs"); do
             echo "{\"backend\": \"$label\", \"run\": $run, \"result\": $("$bin" bench creates --url "$url" --token "$token" --clients "$clients" --seconds "$seconds")}"
         done

@@ -187,3 +187,49 @@ async fn two_servers_on_one_postgres_number_gap_free() {
     all.sort_unstable();
     assert_eq!(all, (1..=200).collect::<Vec<u32>>());
 }
+
+/// The integrator tools on a real shipped component (built by
+/// scripts/build-plugins.sh, which the test command runs first).
+#[test]
+fn plugin_inspect_and_test_commands() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let wasm = root.join("plugins/target/wasm32-wasip2/release/routing.wasm");
+    assert!(wasm.exists(), "{} is missing: run scripts/build-plugins.sh first", wasm.display());
+    let manifest = root.join("plugins/routing/plugin.toml");
+    let run = |args: &[&std::ffi::OsStr]| Command::new(env!("CARGO_BIN_EXE_switchyard")).args(args).output().unwrap();
+
+    let out = run(&["plugin".as_ref(), "inspect".as_ref(), wasm.as_os_str(), manifest.as_os_str(), "--json".as_ref()]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let report: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(report["manifest"]["id"], "routing");
+    assert_eq!(report["world"], "pure-step");
+    assert!(report["exports"].as_array().unwrap().iter().any(|e| e == "run"), "{report}");
+
+    let config = root.join("plugins/routing/example-config.json");
+    let ticket = root.join("plugins/examples/ticket.json");
+    let args = [
+        "plugin".as_ref(),
+        "test".as_ref(),
+        wasm.as_os_str(),
+        manifest.as_os_str(),
+        "--config".as_ref(),
+        config.as_os_str(),
+        "--ticket".as_ref(),
+        ticket.as_os_str(),
+        "--json".as_ref(),
+    ];
+    let out = run(&args);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let report: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(report["actions"][0], json!({"type": "assign_group", "group": "network-ops"}));
+    assert_eq!(report["output"]["matched_rule"], "network-connectivity");
+
+    let dir = tempfile::tempdir().unwrap();
+    let bad = dir.path().join("bad.json");
+    std::fs::write(&bad, r#"{"rules": "x"}"#).unwrap();
+    let mut bad_args = args.to_vec();
+    bad_args[5] = bad.as_os_str();
+    let out = run(&bad_args);
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("/rules"), "{}", String::from_utf8_lossy(&out.stderr));
+}

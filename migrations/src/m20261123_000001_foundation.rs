@@ -35,18 +35,9 @@ impl MigrationTrait for Migration {
         // Gap-free sequences (incident numbers, event sequence): one row per
         // sequence, incremented inside the writing transaction.
         manager
-            .create_table(
-                Table::create()
-                    .table("counters")
-                    .col(string_len("name", 64).primary_key())
-                    .col(big_integer("value"))
-                    .to_owned(),
-            )
+            .create_table(Table::create().table("counters").col(string_len("name", 64).primary_key()).col(big_integer("value")).to_owned())
             .await?;
-        manager
-            .get_connection()
-            .execute_unprepared("INSERT INTO counters (name, value) VALUES ('incident', 0), ('event', 0)")
-            .await?;
+        manager.get_connection().execute_unprepared("INSERT INTO counters (name, value) VALUES ('incident', 0), ('event', 0)").await?;
         manager
             .create_table(
                 Table::create()
@@ -116,8 +107,12 @@ impl MigrationTrait for Migration {
                     .col(big_integer("group_id"))
                     .col(big_integer("user_id"))
                     .primary_key(Index::create().col("group_id").col("user_id"))
-                    .foreign_key(ForeignKey::create().from("group_members", "group_id").to("groups", "id").on_delete(ForeignKeyAction::Cascade))
-                    .foreign_key(ForeignKey::create().from("group_members", "user_id").to("users", "id").on_delete(ForeignKeyAction::Cascade))
+                    .foreign_key(
+                        ForeignKey::create().from("group_members", "group_id").to("groups", "id").on_delete(ForeignKeyAction::Cascade),
+                    )
+                    .foreign_key(
+                        ForeignKey::create().from("group_members", "user_id").to("users", "id").on_delete(ForeignKeyAction::Cascade),
+                    )
                     .to_owned(),
             )
             .await?;
@@ -150,8 +145,12 @@ impl MigrationTrait for Migration {
                     .col(string_len("kind", 32))
                     .col(big_integer("target_id"))
                     .col(big_integer("created_at"))
-                    .foreign_key(ForeignKey::create().from("ci_relationships", "source_id").to("cis", "id").on_delete(ForeignKeyAction::Cascade))
-                    .foreign_key(ForeignKey::create().from("ci_relationships", "target_id").to("cis", "id").on_delete(ForeignKeyAction::Cascade))
+                    .foreign_key(
+                        ForeignKey::create().from("ci_relationships", "source_id").to("cis", "id").on_delete(ForeignKeyAction::Cascade),
+                    )
+                    .foreign_key(
+                        ForeignKey::create().from("ci_relationships", "target_id").to("cis", "id").on_delete(ForeignKeyAction::Cascade),
+                    )
                     .to_owned(),
             )
             .await?;
@@ -217,7 +216,9 @@ impl MigrationTrait for Migration {
                     .col(big_integer("incident_id"))
                     .col(big_integer("ci_id"))
                     .primary_key(Index::create().col("incident_id").col("ci_id"))
-                    .foreign_key(ForeignKey::create().from("incident_cis", "incident_id").to("incidents", "id").on_delete(ForeignKeyAction::Cascade))
+                    .foreign_key(
+                        ForeignKey::create().from("incident_cis", "incident_id").to("incidents", "id").on_delete(ForeignKeyAction::Cascade),
+                    )
                     .foreign_key(ForeignKey::create().from("incident_cis", "ci_id").to("cis", "id"))
                     .to_owned(),
             )
@@ -243,7 +244,12 @@ impl MigrationTrait for Migration {
                     .col(text_null("body"))
                     .col(string_len("visibility", 16))
                     .col(big_integer("created_at"))
-                    .foreign_key(ForeignKey::create().from("incident_events", "incident_id").to("incidents", "id").on_delete(ForeignKeyAction::Cascade))
+                    .foreign_key(
+                        ForeignKey::create()
+                            .from("incident_events", "incident_id")
+                            .to("incidents", "id")
+                            .on_delete(ForeignKeyAction::Cascade),
+                    )
                     .to_owned(),
             )
             .await?;

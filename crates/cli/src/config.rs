@@ -30,6 +30,9 @@ pub enum Command {
     /// Load generator and benchmarks against a running server or a database.
     #[command(subcommand)]
     Bench(crate::bench::BenchCommand),
+    /// Integrator tools: inspect a plugin, run one step locally.
+    #[command(subcommand)]
+    Plugin(crate::plugin_cmd::PluginCommand),
 }
 
 /// Log output format.
@@ -46,8 +49,8 @@ pub enum LogFormat {
 #[derive(Debug, Args)]
 pub struct SettingsArgs {
     /// TOML file with any of: data_dir, listen, database_url, database_schema, log_format, log_level.
-    #[arg(long, global = true, env = "SWITCHYARD_CONFIG")]
-    pub config: Option<PathBuf>,
+    #[arg(long, global = true, env = "SWITCHYARD_CONFIG_FILE")]
+    pub config_file: Option<PathBuf>,
     /// Directory for the embedded database and other state [default: ./switchyard-data].
     #[arg(long, global = true, env = "SWITCHYARD_DATA_DIR")]
     pub data_dir: Option<PathBuf>,
@@ -106,7 +109,7 @@ pub struct Settings {
 impl SettingsArgs {
     /// Merges file < env/CLI (clap already put CLI over env) < defaults last.
     pub fn resolve(self) -> anyhow::Result<Settings> {
-        let file = match &self.config {
+        let file = match &self.config_file {
             Some(path) => read_file(path)?,
             None => FileSettings::default(),
         };
@@ -148,7 +151,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let file = dir.path().join("switchyard.toml");
         std::fs::write(&file, "listen = \"127.0.0.1:9000\"\ndata_dir = \"/srv/sy\"\nlog_format = \"json\"\n").unwrap();
-        let s = parse(&["--config", file.to_str().unwrap(), "--listen", "127.0.0.1:9100"]).resolve().unwrap();
+        let s = parse(&["--config-file", file.to_str().unwrap(), "--listen", "127.0.0.1:9100"]).resolve().unwrap();
         assert_eq!(s.listen.port(), 9100);
         assert_eq!(s.data_dir, PathBuf::from("/srv/sy"));
         assert_eq!(s.log_format, LogFormat::Json);
@@ -162,7 +165,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let file = dir.path().join("bad.toml");
         std::fs::write(&file, "listen_addr = \"x\"\n").unwrap();
-        let err = parse(&["--config", file.to_str().unwrap()]).resolve().unwrap_err();
+        let err = parse(&["--config-file", file.to_str().unwrap()]).resolve().unwrap_err();
         assert!(format!("{err:#}").contains("unknown field `listen_addr`"), "{err:#}");
     }
 }

@@ -2,6 +2,7 @@
 
 mod bench;
 mod config;
+mod plugin_cmd;
 
 use anyhow::Context;
 use clap::Parser;
@@ -12,12 +13,19 @@ use tracing_subscriber::EnvFilter;
 
 use crate::config::{Cli, Command, LogFormat, Settings};
 
-fn main() -> anyhow::Result<()> {
+fn main() {
+    if let Err(e) = run() {
+        eprintln!("error: {e:#}");
+        std::process::exit(1);
+    }
+}
+
+fn run() -> anyhow::Result<()> {
     let cli = Cli::parse();
     let settings = cli.settings.resolve()?;
     init_tracing(&settings);
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
-    let result = runtime.block_on(async {
+    runtime.block_on(async {
         match cli.command {
             Command::Serve => serve(settings).await,
             Command::Migrate => {
@@ -26,13 +34,9 @@ fn main() -> anyhow::Result<()> {
                 Ok(())
             }
             Command::Bench(command) => bench::run(command, &settings).await,
+            Command::Plugin(command) => plugin_cmd::run(command).await,
         }
-    });
-    if let Err(e) = &result {
-        eprintln!("error: {e:#}");
-        std::process::exit(1);
-    }
-    Ok(())
+    })
 }
 
 fn init_tracing(settings: &Settings) {
@@ -52,6 +56,7 @@ async fn open_store(settings: &Settings) -> anyhow::Result<Store> {
     let options = StoreOptions { schema: settings.database_schema.clone(), ..StoreOptions::new(&settings.database_url) };
     let store = Store::connect(options).await.with_context(|| format!("connecting to {}", redact(&settings.database_url)))?;
     store.migrate().await.context("applying migrations")?;
+    store.optimize().await.context("refreshing planner statistics")?;
     Ok(store)
 }
 
@@ -97,6 +102,18 @@ async fn serve(settings: Settings) -> anyhow::Result<()> {
         None => println!("Log in with an existing API token (Authorization: Bearer ...)."),
     }
     println!("API description: http://{addr}/api/v1/openapi.json");
+    // Keep planner statistics fresh as the data grows.
+    let maintenance = store.clone();
+    tokio::spawn(async move {
+        let mut every = tokio::time::interval(std::time::Duration::from_secs(3600));
+        every.tick().await;
+        loop {
+            every.tick().await;
+            if let Err(e) = maintenance.optimize().await {
+                tracing::warn!(error = %e, "refreshing planner statistics failed");
+            }
+        }
+    });
     let app = switchyard_server::router(AppState::new(store));
     tracing::info!(%addr, "serving");
     axum::serve(listener, app).with_graceful_shutdown(shutdown_signal()).await?;

@@ -58,9 +58,7 @@ pub enum PluginCommand {
 pub async fn run(command: PluginCommand) -> anyhow::Result<()> {
     match command {
         PluginCommand::Inspect { wasm, manifest, json } => {
-            let report = tokio::task::spawn_blocking(move || tools::inspect(&wasm, &manifest))
-                .await
-                .context("inspect task failed")??;
+            let report = tokio::task::spawn_blocking(move || tools::inspect(&wasm, &manifest)).await.context("inspect task failed")??;
             if json {
                 println!("{}", serde_json::to_string_pretty(&report)?);
             } else {

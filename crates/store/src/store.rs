@@ -116,6 +116,20 @@ impl Store {
         Ok(())
     }
 
+    /// Refreshes the query planner's statistics. On SQLite this is
+    /// `PRAGMA optimize` (SQLite's advice for
+    /// long-lived connections); without statistics the planner may pick the
+    /// filter's index and sort every match instead of walking the sort
+    /// index (0.5 s instead of 0.3 ms for a category page sorted by
+    /// creation time at 1M incidents). PostgreSQL's autovacuum keeps its
+    /// own statistics, so this does nothing there.
+    pub async fn optimize(&self) -> Result<(), StoreError> {
+        if self.backend == Backend::Sqlite {
+            self.write.execute_unprepared("PRAGMA optimize = 0x10002;").await?;
+        }
+        Ok(())
+    }
+
     /// Which database this is.
     pub fn backend(&self) -> Backend {
         self.backend
@@ -156,7 +170,14 @@ pub(crate) async fn allocate(txn: &DatabaseTransaction, counter: &str, n: i64) -
 
 fn sqlite_options(url: &str, max: u32) -> ConnectOptions {
     let mut o = ConnectOptions::new(url.to_owned());
-    o.max_connections(max).min_connections(1).sqlx_logging(false).acquire_timeout(Duration::from_secs(30));
+    // Connections are opened on demand and recycled: a SQLite connection
+    // plans with the statistics it loaded when it opened, so this is how
+    // refreshed statistics (`Store::optimize`) reach the readers.
+    o.max_connections(max)
+        .min_connections(0)
+        .max_lifetime(Duration::from_secs(30 * 60))
+        .sqlx_logging(false)
+        .acquire_timeout(Duration::from_secs(30));
     o.map_sqlx_sqlite_opts(|opts| {
         opts.create_if_missing(true)
             .journal_mode(SqliteJournalMode::Wal)
