@@ -46,9 +46,23 @@ cargo clippy --workspace --all-targets --locked -- -D warnings
 step "docs"
 RUSTDOCFLAGS="-D warnings" cargo doc --workspace --no-deps --locked --quiet
 
+# Test output is also collected to print one total at the end.
+results="$(mktemp)"
+trap 'rm -f "$results"' EXIT
+status=0
+
 step "tests: plugins (native, plugin logic; Python routing logic)"
-(cd plugins && cargo test --workspace --locked)
-(cd plugins/routing-py && python3 -m unittest -v 2>&1 | tail -n 3)
+(cd plugins && cargo test --workspace --locked) 2>&1 | tee -a "$results" || status=1
+(cd plugins/routing-py && python3 -m unittest 2>&1) | tee -a "$results" || status=1
 
 step "tests: server workspace"
-cargo test --workspace --locked
+cargo test --workspace --locked 2>&1 | tee -a "$results" || status=1
+
+# cargo's "test result: ok. N passed; M failed" lines and unittest's "Ran N tests".
+passed=$(grep -oE 'test result: [a-zA-Z]+\. [0-9]+ passed' "$results" | grep -oE '[0-9]+ passed' | awk '{s+=$1} END {print s+0}')
+failed=$(grep -oE '[0-9]+ failed;' "$results" | awk '{s+=$1} END {print s+0}')
+python_ran=$(grep -oE '^Ran [0-9]+ tests?' "$results" | awk '{s+=$2} END {print s+0}')
+if grep -qE '^FAILED \(' "$results"; then failed=$((failed + 1)); status=1; fi
+echo
+echo "summary: $((passed + python_ran)) passed, $failed failed"
+exit "$status"
