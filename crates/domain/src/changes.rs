@@ -93,13 +93,6 @@ pub struct IncidentPatch {
     pub custom_fields: Option<Value>,
 }
 
-impl IncidentPatch {
-    /// Whether the patch changes nothing at all.
-    pub fn is_empty(&self) -> bool {
-        *self == Self::default()
-    }
-}
-
 /// One field's change, as recorded in the history.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct FieldChange {

@@ -128,6 +128,12 @@ impl ApiError {
         }
     }
 
+    /// A query or path value outside its set of names, from the domain's
+    /// parse error (which lists the allowed values).
+    pub fn one_of(field: &str, e: &DomainError) -> Self {
+        Self::field(field, "one_of", e.violations().first().map_or_else(|| e.to_string(), |v| v.message.clone()))
+    }
+
     /// Not found.
     pub fn not_found(what: impl std::fmt::Display) -> Self {
         Self::new(ErrorCode::NotFound, format!("{what} was not found"))

@@ -94,16 +94,12 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequestParts<S> for ApiQuery<T> {
 
     async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
         let query = parts.uri.query().unwrap_or("");
-        let de = serde_urlencoded_deserializer(query);
+        let de = serde_urlencoded::Deserializer::new(form_urlencoded::parse(query.as_bytes()));
         serde_path_to_error::deserialize(de).map(ApiQuery).map_err(|e| {
             let path = e.path().to_string();
             data_error(if path == "." { String::new() } else { path }, &e.inner().to_string())
         })
     }
-}
-
-fn serde_urlencoded_deserializer(query: &str) -> serde_urlencoded::Deserializer<'_> {
-    serde_urlencoded::Deserializer::new(form_urlencoded::parse(query.as_bytes()))
 }
 
 /// The authenticated caller.

@@ -368,15 +368,7 @@ pub struct ListQuery {
 
 fn parse_list<T: std::str::FromStr<Err = switchyard_domain::DomainError>>(field: &str, value: &Option<String>) -> ApiResult<Vec<T>> {
     let Some(value) = value else { return Ok(Vec::new()) };
-    value
-        .split(',')
-        .map(str::trim)
-        .filter(|s| !s.is_empty())
-        .map(|s| {
-            s.parse::<T>()
-                .map_err(|e| ApiError::field(field, "one_of", e.violations().first().map_or(e.to_string(), |v| v.message.clone())))
-        })
-        .collect()
+    value.split(',').map(str::trim).filter(|s| !s.is_empty()).map(|s| s.parse::<T>().map_err(|e| ApiError::one_of(field, &e))).collect()
 }
 
 fn parse_number(number: &str) -> ApiResult<IncidentNumber> {
