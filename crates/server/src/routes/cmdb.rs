@@ -206,9 +206,7 @@ pub async fn create_ci(
     responses((status = 200, body = Vec<CiDto>), (status = 403, body = ErrorBody), (status = 422, body = ErrorBody)), security(("bearer" = [])))]
 pub async fn list_cis(State(state): State<AppState>, caller: Caller, ApiQuery(q): ApiQuery<CiQuery>) -> ApiResult<Json<Vec<CiDto>>> {
     caller.require_agent()?;
-    let class = q.class.as_deref().map(str::parse::<CiClass>).transpose().map_err(|e| {
-        crate::error::ApiError::field("class", "one_of", e.violations().first().map_or(e.to_string(), |v| v.message.clone()))
-    })?;
+    let class = q.class.as_deref().map(str::parse::<CiClass>).transpose().map_err(|e| crate::error::ApiError::one_of("class", &e))?;
     let cis = state.store.list_cis(class, q.q.as_deref(), q.after, page_limit(q.limit)?).await?;
     Ok(Json(cis.into_iter().map(Into::into).collect()))
 }

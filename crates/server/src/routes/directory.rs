@@ -266,9 +266,7 @@ pub async fn create_user(
     responses((status = 200, body = Vec<UserDto>), (status = 403, body = ErrorBody)), security(("bearer" = [])))]
 pub async fn list_users(State(state): State<AppState>, caller: Caller, ApiQuery(q): ApiQuery<NameQuery>) -> ApiResult<Json<Vec<UserDto>>> {
     caller.require_admin()?;
-    let role = q.role.as_deref().map(str::parse::<Role>).transpose().map_err(|e| {
-        crate::error::ApiError::field("role", "one_of", e.violations().first().map_or(e.to_string(), |v| v.message.clone()))
-    })?;
+    let role = q.role.as_deref().map(str::parse::<Role>).transpose().map_err(|e| crate::error::ApiError::one_of("role", &e))?;
     let users = state.store.list_users(role, q.after.as_deref(), page_limit(q.limit)?).await?;
     Ok(Json(users.into_iter().map(|u| UserDto::new(u, None)).collect()))
 }
