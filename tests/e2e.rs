@@ -80,14 +80,14 @@ async fn serve_create_and_restart_on_a_real_binary() {
         .unwrap();
     assert_eq!(r.status(), 201);
     let r = admin(http.post(format!("{base}/api/v1/groups")))
-        .json(&json!({"name": "service-desk", "display_name": "Service Desk"}))
+        .json(&json!({"name": "email-team", "display_name": "Email team"}))
         .send()
         .await
         .unwrap();
     assert_eq!(r.status(), 201);
-    assert_eq!(admin(http.put(format!("{base}/api/v1/groups/service-desk/members/alice"))).send().await.unwrap().status(), 200);
+    assert_eq!(admin(http.put(format!("{base}/api/v1/groups/email-team/members/alice"))).send().await.unwrap().status(), 200);
     let created: Value = admin(http.post(format!("{base}/api/v1/incidents")))
-        .json(&json!({"title": "Email down", "impact": 1, "urgency": 1, "assignment_group": "service-desk", "assignee": "alice"}))
+        .json(&json!({"title": "Email down", "impact": 1, "urgency": 1, "assignment_group": "email-team", "assignee": "alice"}))
         .send()
         .await
         .unwrap()
@@ -232,4 +232,191 @@ fn plugin_inspect_and_test_commands() {
     let out = run(&bad_args);
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("/rules"), "{}", String::from_utf8_lossy(&out.stderr));
+}
+
+/// The shipped plugins and workflows, for servers that run the engine.
+fn engine_env() -> Vec<(&'static str, String)> {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let plugins = root.join("plugins/dist");
+    assert!(plugins.join("routing/plugin.toml").exists(), "{} is missing: run scripts/build-plugins.sh first", plugins.display());
+    vec![
+        ("SWITCHYARD_PLUGINS_DIR", plugins.display().to_string()),
+        ("SWITCHYARD_WORKFLOWS_DIR", root.join("workflows").display().to_string()),
+        ("SWITCHYARD_RUN_LEASE_SECS", "2".to_owned()),
+    ]
+}
+
+fn start_engine(data_dir: &Path) -> Server {
+    let env = engine_env();
+    let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    start_with(data_dir, Some(ADMIN_TOKEN), &env)
+}
+
+/// Agents for the starter groups: bob in network-ops, carol in dba, alice
+/// in the service desk (besides admin, who is on shift there too).
+async fn seed_agents(http: &reqwest::Client, base: &str) {
+    for (user, group) in [("alice", "service-desk"), ("bob", "network-ops"), ("carol", "dba")] {
+        let r = http
+            .post(format!("{base}/api/v1/users"))
+            .bearer_auth(ADMIN_TOKEN)
+            .json(&json!({"username": user, "display_name": user, "role": "agent", "on_shift": true}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 201, "{}", r.text().await.unwrap());
+        let r = http.put(format!("{base}/api/v1/groups/{group}/members/{user}")).bearer_auth(ADMIN_TOKEN).send().await.unwrap();
+        assert_eq!(r.status(), 200);
+    }
+}
+
+async fn get_json(http: &reqwest::Client, url: String) -> Value {
+    let r = http.get(&url).bearer_auth(ADMIN_TOKEN).send().await.unwrap();
+    assert_eq!(r.status(), 200, "{url}");
+    r.json().await.unwrap()
+}
+
+/// Polls until `done` holds for the incident, or fails after 20 s.
+async fn wait_for(http: &reqwest::Client, base: &str, number: &str, done: impl Fn(&Value) -> bool) -> Value {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    loop {
+        let got = get_json(http, format!("{base}/api/v1/incidents/{number}")).await;
+        if done(&got) {
+            return got;
+        }
+        assert!(std::time::Instant::now() < deadline, "{number} never got there: {got}");
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+}
+
+#[tokio::test]
+async fn shipped_workflow_routes_assigns_and_queues_notifications() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = start_engine(dir.path());
+    let http = reqwest::Client::new();
+    let base = server.base.clone();
+    seed_agents(&http, &base).await;
+    let schema = http.get(format!("{base}/api/v1/schemas/workflow.json")).send().await.unwrap();
+    assert_eq!(schema.status(), 200);
+    let workflows = get_json(&http, format!("{base}/api/v1/workflows")).await;
+    assert!(workflows.as_array().unwrap().iter().any(|w| w["id"] == "default-incident" && w["enabled"] == true), "{workflows}");
+
+    let cases = [("VPN tunnel drops", Some("network"), "network-ops", "bob"), ("Orders DB is slow", Some("database"), "dba", "carol"), ("Cannot log in", None, "service-desk", "")];
+    for (title, category, group, assignee) in cases {
+        let created: Value = http
+            .post(format!("{base}/api/v1/incidents"))
+            .bearer_auth(ADMIN_TOKEN)
+            .json(&json!({"title": title, "category": category}))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        let number = created["number"].as_str().unwrap().to_owned();
+        let started = std::time::Instant::now();
+        let got = wait_for(&http, &base, &number, |i| !i["assignee"].is_null()).await;
+        assert!(started.elapsed() < std::time::Duration::from_secs(5), "{number} took {:?}", started.elapsed());
+        assert_eq!(got["assignment_group"], group, "{title}");
+        if !assignee.is_empty() {
+            assert_eq!(got["assignee"], assignee, "{title}");
+        }
+        let history = get_json(&http, format!("{base}/api/v1/incidents/{number}/history")).await;
+        let routed = history.as_array().unwrap().iter().find(|e| e["field"] == "assignment_group").expect("a routing entry");
+        let actor = routed["actor"].as_str().unwrap();
+        assert!(actor.contains("default-incident@1") && actor.contains("plugin routing@0.1.0"), "{actor}");
+        let notes = get_json(&http, format!("{base}/api/v1/notifications?ticket={number}")).await;
+        assert_eq!(notes.as_array().unwrap().len(), 2, "{notes}");
+        let runs = get_json(&http, format!("{base}/api/v1/runs?ticket={number}")).await;
+        assert_eq!(runs[0]["status"], "succeeded", "{runs}");
+        let run = get_json(&http, format!("{base}/api/v1/runs/{}", runs[0]["id"])).await;
+        assert_eq!(run["steps"].as_array().unwrap().len(), 4, "{run}");
+    }
+}
+
+#[tokio::test]
+async fn sigkill_mid_flight_loses_and_duplicates_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut server = start_engine(dir.path());
+    let http = reqwest::Client::new();
+    let base = server.base.clone();
+    seed_agents(&http, &base).await;
+    // Create incidents from 8 clients, and kill the server while the
+    // engine is busy with them.
+    const N: usize = 160;
+    let mut clients = Vec::new();
+    for c in 0..8 {
+        let http = http.clone();
+        let base = base.clone();
+        clients.push(tokio::spawn(async move {
+            let mut numbers = Vec::new();
+            for i in 0..N / 8 {
+                let category = ["network", "database", "software"][(c + i) % 3];
+                let r = http
+                    .post(format!("{base}/api/v1/incidents"))
+                    .bearer_auth(ADMIN_TOKEN)
+                    .json(&json!({"title": format!("crash test {c}/{i}"), "category": category}))
+                    .send()
+                    .await;
+                match r {
+                    Ok(r) if r.status() == 201 => numbers.push(r.json::<Value>().await.unwrap()["number"].as_str().unwrap().to_owned()),
+                    _ => break,
+                }
+            }
+            numbers
+        }));
+    }
+    tokio::time::sleep(std::time::Duration::from_millis(400)).await;
+    server.child.kill().unwrap(); // SIGKILL
+    server.child.wait().unwrap();
+    let mut numbers = Vec::new();
+    for c in clients {
+        numbers.extend(c.await.unwrap());
+    }
+    assert!(!numbers.is_empty(), "no incident was created before the kill");
+
+    let server = start_engine(dir.path());
+    let base = server.base.clone();
+    // Every incident acknowledged before the kill (and any committed after
+    // its answer was lost) ends routed, assigned once and notified once
+    // per rule.
+    let all: Value = get_json(&http, format!("{base}/api/v1/incidents?limit=500")).await;
+    let all = all["items"].as_array().unwrap().clone();
+    assert!(all.len() >= numbers.len());
+    for incident in &all {
+        let number = incident["number"].as_str().unwrap();
+        wait_for(&http, &base, number, |i| !i["assignee"].is_null()).await;
+    }
+    // Let the runs finish their last steps.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    loop {
+        let busy: usize = futures_count(&http, &base).await;
+        if busy == 0 {
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "{busy} runs never finished");
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    for incident in &all {
+        let number = incident["number"].as_str().unwrap();
+        let runs = get_json(&http, format!("{base}/api/v1/runs?ticket={number}&workflow=default-incident")).await;
+        assert_eq!(runs.as_array().unwrap().len(), 1, "{number}: exactly one run: {runs}");
+        assert_eq!(runs[0]["status"], "succeeded", "{number}: {runs}");
+        let history = get_json(&http, format!("{base}/api/v1/incidents/{number}/history")).await;
+        let assignments = history.as_array().unwrap().iter().filter(|e| e["field"] == "assignee").count();
+        assert_eq!(assignments, 1, "{number}: exactly one assignment: {history}");
+        let notes = get_json(&http, format!("{base}/api/v1/notifications?ticket={number}")).await;
+        let mut subjects: Vec<String> = notes.as_array().unwrap().iter().map(|n| n["subject"].as_str().unwrap().to_owned()).collect();
+        assert_eq!(subjects.len(), 2, "{number}: one notification per rule: {subjects:?}");
+        subjects.dedup();
+        assert_eq!(subjects.len(), 2, "{number}: {subjects:?}");
+    }
+}
+
+/// Runs not yet finished.
+async fn futures_count(http: &reqwest::Client, base: &str) -> usize {
+    let mut busy = 0;
+    for status in ["pending", "running", "waiting"] {
+        busy += get_json(http, format!("{base}/api/v1/runs?status={status}")).await.as_array().unwrap().len();
+    }
+    busy
 }

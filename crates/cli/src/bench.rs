@@ -22,6 +22,32 @@ pub enum BenchCommand {
     List(ListArgs),
     /// Insert many incidents straight into the configured database.
     Seed(SeedArgs),
+    /// Create incidents over HTTP and measure how fast the workflow engine
+    /// processes them (created -> routed -> assigned -> notification
+    /// queued), reading the outcome from the configured database.
+    Workflow(WorkflowArgs),
+}
+
+/// `bench workflow`.
+#[derive(Debug, Args)]
+pub struct WorkflowArgs {
+    #[command(flatten)]
+    target: Target,
+    /// Concurrent clients.
+    #[arg(long, default_value_t = 32)]
+    clients: usize,
+    /// Seconds to create incidents for.
+    #[arg(long, default_value_t = 10)]
+    seconds: u64,
+    /// Creates per second over all clients; 0 means as fast as possible.
+    #[arg(long, default_value_t = 0)]
+    rate: u64,
+    /// The workflow whose runs count as "processed".
+    #[arg(long, default_value = "default-incident")]
+    workflow: String,
+    /// Incidents sampled for latency percentiles.
+    #[arg(long, default_value_t = 2000)]
+    sample: usize,
 }
 
 /// Target server.
@@ -78,6 +104,7 @@ pub async fn run(command: BenchCommand, settings: &Settings) -> anyhow::Result<(
         BenchCommand::Creates(a) => creates(a).await,
         BenchCommand::List(a) => list(a).await,
         BenchCommand::Seed(a) => seed(a, settings).await,
+        BenchCommand::Workflow(a) => workflow(a, settings).await,
     }
 }
 
@@ -156,6 +183,127 @@ async fn creates(a: CreatesArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
+async fn workflow(a: WorkflowArgs, settings: &Settings) -> anyhow::Result<()> {
+    use switchyard_domain::incident::IncidentNumber;
+    use switchyard_store::{RunFilter, run_status};
+    let store = crate::open_store(settings).await?;
+    let client = client()?;
+    let url = format!("{}/api/v1/incidents", a.target.url.trim_end_matches('/'));
+    let stop = Arc::new(AtomicBool::new(false));
+    let counter = Arc::new(AtomicU64::new(0));
+    let started = Instant::now();
+    let per_client = if a.rate == 0 { None } else { Some(Duration::from_secs_f64(a.clients as f64 / a.rate as f64)) };
+    let mut tasks = Vec::new();
+    for _ in 0..a.clients {
+        let (client, url, token, stop, counter) = (client.clone(), url.clone(), a.target.token.clone(), stop.clone(), counter.clone());
+        tasks.push(tokio::spawn(async move {
+            let mut numbers = Vec::new();
+            let mut pace = per_client.map(tokio::time::interval);
+            while !stop.load(Ordering::Relaxed) {
+                if let Some(p) = pace.as_mut() {
+                    p.tick().await;
+                }
+                let i = counter.fetch_add(1, Ordering::Relaxed);
+                if let Ok(r) = client.post(&url).bearer_auth(&token).json(&body(i)).send().await
+                    && r.status() == 201
+                    && let Ok(v) = r.json::<serde_json::Value>().await
+                    && let Some(n) = v["number"].as_str().and_then(|n| n.parse::<IncidentNumber>().ok())
+                {
+                    numbers.push(n);
+                }
+            }
+            numbers
+        }));
+    }
+    tokio::time::sleep(Duration::from_secs(a.seconds)).await;
+    stop.store(true, Ordering::Relaxed);
+    let mut numbers = Vec::new();
+    for t in tasks {
+        numbers.extend(t.await?);
+    }
+    let create_seconds = started.elapsed().as_secs_f64();
+    if numbers.is_empty() {
+        bail!("no incident was created; is the server up and the token valid?");
+    }
+    // Wait for the engine to finish.
+    let deadline = Instant::now() + Duration::from_secs(300);
+    loop {
+        let mut busy = 0;
+        for s in [run_status::PENDING, run_status::RUNNING, run_status::WAITING] {
+            busy += store.count_runs(s).await?;
+        }
+        let position = store.position("dispatcher").await?;
+        if busy == 0 && store.events_after(position, 1).await?.is_empty() {
+            break;
+        }
+        if Instant::now() > deadline {
+            bail!("the engine did not finish within 300 s ({busy} runs busy)");
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    numbers.sort_unstable();
+    let mut last_finished = None;
+    let mut processed = 0u64;
+    let mut failed = 0u64;
+    let mut before = None;
+    let min = numbers[0].0;
+    'pages: loop {
+        let page = store.list_runs(&RunFilter { workflow_id: Some(a.workflow.clone()), before_id: before, limit: 500, ..Default::default() }).await?;
+        if page.is_empty() {
+            break;
+        }
+        for run in &page {
+            before = Some(run.id);
+            let Some(incident) = run.incident_id else { continue };
+            if incident < min {
+                break 'pages;
+            }
+            if run.status == run_status::SUCCEEDED {
+                processed += 1;
+                if let Some(f) = run.finished_at {
+                    last_finished = Some(last_finished.map_or(f, |l: chrono::DateTime<chrono::Utc>| l.max(f)));
+                }
+            } else {
+                failed += 1;
+            }
+        }
+    }
+    let step = (numbers.len() / a.sample.max(1)).max(1);
+    let mut assigned = Vec::new();
+    let mut done = Vec::new();
+    for number in numbers.iter().step_by(step) {
+        let record = store.get_incident(*number).await?;
+        let created = record.incident.created_at;
+        let history = store.history(*number, true).await?;
+        if let Some(e) = history.iter().find(|e| e.field.as_deref() == Some("assignee")) {
+            assigned.push((e.created_at - created).to_std().unwrap_or_default());
+        }
+        let runs = store.list_runs(&RunFilter { incident_id: Some(number.0), workflow_id: Some(a.workflow.clone()), limit: 1, ..Default::default() }).await?;
+        if let Some(f) = runs.first().and_then(|r| r.finished_at) {
+            done.push((f - created).to_std().unwrap_or_default());
+        }
+    }
+    let first = store.get_incident(numbers[0]).await?.incident.created_at;
+    let window = last_finished.map(|l| (l - first).to_std().unwrap_or_default().as_secs_f64()).unwrap_or(f64::NAN);
+    assigned.sort_unstable();
+    done.sort_unstable();
+    println!(
+        "{}",
+        json!({
+            "benchmark": "workflow", "backend": format!("{:?}", store.backend()), "clients": a.clients, "rate": a.rate,
+            "created": numbers.len(), "creates_per_second": numbers.len() as f64 / create_seconds,
+            "processed": processed, "failed_runs": failed,
+            "processed_per_second": processed as f64 / window,
+            "sampled": done.len(),
+            "create_to_assigned_p50_ms": percentile(&assigned, 0.50).as_secs_f64() * 1e3,
+            "create_to_assigned_p99_ms": percentile(&assigned, 0.99).as_secs_f64() * 1e3,
+            "create_to_processed_p50_ms": percentile(&done, 0.50).as_secs_f64() * 1e3,
+            "create_to_processed_p99_ms": percentile(&done, 0.99).as_secs_f64() * 1e3,
+        })
+    );
+    Ok(())
+}
+
 async fn list(a: ListArgs) -> anyhow::Result<()> {
     let client = client()?;
     let url = format!("{}/api/v1/incidents?{}", a.target.url.trim_end_matches('/'), a.query);
@@ -186,7 +334,7 @@ async fn list(a: ListArgs) -> anyhow::Result<()> {
 async fn seed(a: SeedArgs, settings: &Settings) -> anyhow::Result<()> {
     let store = crate::open_store(settings).await?;
     let requester = store.get_user(&a.requester).await.with_context(|| format!("requester `{}`", a.requester))?;
-    let actor = Actor { kind: switchyard_store::ActorKind::System, user_id: None, name: "bench seed".into() };
+    let actor = Actor { kind: switchyard_store::ActorKind::System, user_id: None, name: "bench seed".into(), run_id: None };
     let started = Instant::now();
     let next = Arc::new(AtomicU64::new(0));
     let mut tasks = Vec::new();

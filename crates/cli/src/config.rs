@@ -48,7 +48,7 @@ pub enum LogFormat {
 /// Settings as given on the command line or in the environment.
 #[derive(Debug, Args)]
 pub struct SettingsArgs {
-    /// TOML file with any of: data_dir, listen, database_url, database_schema, log_format, log_level.
+    /// TOML file with any of: data_dir, listen, database_url, database_schema, log_format, log_level, plugins_dir, workflows_dir, node, run_lease_secs.
     #[arg(long, global = true, env = "SWITCHYARD_CONFIG_FILE")]
     pub config_file: Option<PathBuf>,
     /// Directory for the embedded database and other state [default: ./switchyard-data].
@@ -73,6 +73,18 @@ pub struct SettingsArgs {
     /// generated and printed once when unset.
     #[arg(long, global = true, env = "SWITCHYARD_ADMIN_TOKEN", hide_env_values = true)]
     pub admin_token: Option<String>,
+    /// Directory of installed plugins, one `<id>/plugin.toml` each [default: plugins/dist].
+    #[arg(long, global = true, env = "SWITCHYARD_PLUGINS_DIR")]
+    pub plugins_dir: Option<PathBuf>,
+    /// Directory of workflow documents published at start when newer than the stored version [default: workflows].
+    #[arg(long, global = true, env = "SWITCHYARD_WORKFLOWS_DIR")]
+    pub workflows_dir: Option<PathBuf>,
+    /// This node's name in workflow run leases [default: switchyard].
+    #[arg(long, global = true, env = "SWITCHYARD_NODE")]
+    pub node: Option<String>,
+    /// Seconds a node holds a workflow run before another may take it over [default: 30].
+    #[arg(long, global = true, env = "SWITCHYARD_RUN_LEASE_SECS")]
+    pub run_lease_secs: Option<u64>,
 }
 
 /// The same settings, from the file.
@@ -85,6 +97,10 @@ struct FileSettings {
     database_schema: Option<String>,
     log_format: Option<LogFormat>,
     log_level: Option<String>,
+    plugins_dir: Option<PathBuf>,
+    workflows_dir: Option<PathBuf>,
+    node: Option<String>,
+    run_lease_secs: Option<u64>,
 }
 
 /// Resolved settings.
@@ -104,6 +120,14 @@ pub struct Settings {
     pub log_level: String,
     /// Bootstrap admin token.
     pub admin_token: Option<String>,
+    /// Installed plugins.
+    pub plugins_dir: PathBuf,
+    /// Shipped workflows.
+    pub workflows_dir: PathBuf,
+    /// Node name.
+    pub node: String,
+    /// Run lease.
+    pub run_lease: std::time::Duration,
 }
 
 impl SettingsArgs {
@@ -126,6 +150,10 @@ impl SettingsArgs {
             log_format: self.log_format.or(file.log_format).unwrap_or(LogFormat::Text),
             log_level: self.log_level.or(file.log_level).unwrap_or_else(|| "info".into()),
             admin_token: self.admin_token,
+            plugins_dir: self.plugins_dir.or(file.plugins_dir).unwrap_or_else(|| PathBuf::from("plugins/dist")),
+            workflows_dir: self.workflows_dir.or(file.workflows_dir).unwrap_or_else(|| PathBuf::from("workflows")),
+            node: self.node.or(file.node).unwrap_or_else(|| "switchyard".into()),
+            run_lease: std::time::Duration::from_secs(self.run_lease_secs.or(file.run_lease_secs).unwrap_or(30).max(1)),
             database_schema: self.database_schema.or(file.database_schema),
             data_dir,
             database_url,

@@ -6,9 +6,13 @@ mod plugin_cmd;
 
 use anyhow::Context;
 use clap::Parser;
+use std::sync::Arc;
+
 use switchyard_domain::directory::Role;
+use switchyard_engine::{Engine, EngineConfig};
+use switchyard_plugin_host::{HostConfig, PluginHost, Registry};
 use switchyard_server::AppState;
-use switchyard_store::{Store, StoreOptions, UserInput, redact};
+use switchyard_store::{GroupInput, Store, StoreOptions, UserInput, redact};
 use tracing_subscriber::EnvFilter;
 
 use crate::config::{Cli, Command, LogFormat, Settings};
@@ -60,7 +64,12 @@ async fn open_store(settings: &Settings) -> anyhow::Result<Store> {
     Ok(store)
 }
 
-/// On an empty database, creates the `admin` user and its first token.
+/// Groups created on an empty database (see [`bootstrap_admin`]).
+const STARTER_GROUPS: &[(&str, &str)] =
+    &[("service-desk", "Service desk"), ("network-ops", "Network operations"), ("desk-side", "Desk-side support"), ("dba", "Database administration")];
+
+/// On an empty database, creates the `admin` user, its first token and the
+/// starter groups.
 /// Returns the token when it was generated (to print once).
 async fn bootstrap_admin(store: &Store, settings: &Settings) -> anyhow::Result<Option<String>> {
     if store.count_users().await? > 0 {
@@ -71,9 +80,19 @@ async fn bootstrap_admin(store: &Store, settings: &Settings) -> anyhow::Result<O
             username: "admin".into(),
             display_name: "Administrator".into(),
             role: Some(Role::Admin),
+            on_shift: Some(true),
             ..Default::default()
         })
         .await?;
+    // The groups the shipped default workflow routes to, so a first
+    // incident is routed and assigned out of the box. `admin` is on shift
+    // in the service desk until real agents are added.
+    for (name, display_name) in STARTER_GROUPS {
+        store
+            .create_group(GroupInput { name: (*name).into(), display_name: (*display_name).into(), manager: Some("admin".into()), ..Default::default() })
+            .await?;
+    }
+    store.add_member("service-desk", "admin").await?;
     match &settings.admin_token {
         Some(token) => {
             store.insert_token("admin", "bootstrap", None, token.clone()).await?;
@@ -92,7 +111,8 @@ async fn serve(settings: Settings) -> anyhow::Result<()> {
     println!("Database: {}", redact(&settings.database_url));
     match generated {
         Some(token) => {
-            println!("Created user `admin`. Its API token is shown only now:");
+            println!("Created user `admin` (on shift in group service-desk) and the groups service-desk, network-ops, desk-side, dba.");
+            println!("The admin API token is shown only now:");
             println!("  {token}");
             println!("Try: curl -H 'Authorization: Bearer {token}' http://{addr}/api/v1/me");
         }
@@ -102,6 +122,7 @@ async fn serve(settings: Settings) -> anyhow::Result<()> {
         None => println!("Log in with an existing API token (Authorization: Bearer ...)."),
     }
     println!("API description: http://{addr}/api/v1/openapi.json");
+    let engine = start_engine(&store, &settings).await?;
     // Keep planner statistics fresh as the data grows.
     let maintenance = store.clone();
     tokio::spawn(async move {
@@ -114,11 +135,41 @@ async fn serve(settings: Settings) -> anyhow::Result<()> {
             }
         }
     });
-    let app = switchyard_server::router(AppState::new(store));
+    let app = switchyard_server::router(AppState::with_engine(store, engine.clone()));
     tracing::info!(%addr, "serving");
     axum::serve(listener, app).with_graceful_shutdown(shutdown_signal()).await?;
+    engine.shutdown();
     tracing::info!("stopped");
     Ok(())
+}
+
+/// Installs the plugins, starts the workflow engine and publishes the
+/// shipped workflows that are newer than what the database holds.
+async fn start_engine(store: &Store, settings: &Settings) -> anyhow::Result<Engine> {
+    let host_config = HostConfig { cache_dir: Some(settings.data_dir.join("plugin-cache")), ..HostConfig::default() };
+    let host = PluginHost::new(host_config, switchyard_engine::services::host_services(store.clone())).context("starting the plugin host")?;
+    let registry = Arc::new(Registry::new());
+    if settings.plugins_dir.is_dir() {
+        let installed = switchyard_engine::catalog::install_directory(&host, &registry, &settings.plugins_dir)
+            .with_context(|| format!("installing plugins from {}", settings.plugins_dir.display()))?;
+        println!("Plugins: {} (from {})", installed.join(", "), settings.plugins_dir.display());
+    } else {
+        println!("Plugins: none ({} does not exist; build them with scripts/build-plugins.sh)", settings.plugins_dir.display());
+    }
+    let config = EngineConfig { node: settings.node.clone(), lease: settings.run_lease, ..EngineConfig::default() };
+    let engine = Engine::start(store.clone(), registry, config).await.context("starting the workflow engine")?;
+    if settings.workflows_dir.is_dir() {
+        let published = engine
+            .load_directory(&settings.workflows_dir)
+            .await
+            .with_context(|| format!("publishing workflows from {}", settings.workflows_dir.display()))?;
+        if !published.is_empty() {
+            println!("Published workflows: {}", published.join(", "));
+        }
+    }
+    let active: Vec<String> = engine.workflows().active().iter().map(|w| format!("{}@{}", w.id, w.version)).collect();
+    println!("Active workflows: {}", if active.is_empty() { "none".to_owned() } else { active.join(", ") });
+    Ok(engine)
 }
 
 async fn shutdown_signal() {

@@ -35,7 +35,7 @@ pub const BODY_LIMIT: usize = 1024 * 1024;
 #[openapi(
     info(title = "Switchyard API", description = "Incident management with workflow plugins. Errors are `{\"error\": {\"code\", \"message\", \"details\"}}`."),
     modifiers(&BearerAuth),
-    tags((name = "incidents"), (name = "cmdb"), (name = "directory"), (name = "settings"), (name = "auth"), (name = "operations"))
+    tags((name = "incidents"), (name = "cmdb"), (name = "directory"), (name = "settings"), (name = "workflows"), (name = "auth"), (name = "operations"))
 )]
 struct ApiDoc;
 
@@ -55,6 +55,7 @@ fn api() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .merge(routes::cmdb::router())
         .merge(routes::directory::router())
         .merge(routes::settings::router())
+        .merge(routes::workflows::router())
         .merge(routes::auth::router())
         .merge(routes::health::router())
         .split_for_parts()

@@ -13,12 +13,19 @@ pub struct AppState {
     pub store: Store,
     /// Token lookups, cached.
     pub auth: Arc<AuthCache>,
+    /// The workflow engine, when this node runs one.
+    pub engine: Option<switchyard_engine::Engine>,
 }
 
 impl AppState {
     /// State over a store.
     pub fn new(store: Store) -> Self {
-        Self { store, auth: Arc::new(AuthCache::new(Duration::from_secs(30))) }
+        Self { store, auth: Arc::new(AuthCache::new(Duration::from_secs(30))), engine: None }
+    }
+
+    /// State over a store and a running workflow engine.
+    pub fn with_engine(store: Store, engine: switchyard_engine::Engine) -> Self {
+        Self { engine: Some(engine), ..Self::new(store) }
     }
 }
 

@@ -64,17 +64,25 @@ pub struct Actor {
     pub user_id: Option<i64>,
     /// Username, or a description for non-user actors.
     pub name: String,
+    /// The workflow run, for workflow actors.
+    pub run_id: Option<i64>,
 }
 
 impl Actor {
     /// A signed-in user.
     pub fn user(principal: &Principal) -> Self {
-        Self { kind: ActorKind::User, user_id: Some(principal.user_id), name: principal.username.clone() }
+        Self { kind: ActorKind::User, user_id: Some(principal.user_id), name: principal.username.clone(), run_id: None }
     }
 
     /// Switchyard itself.
     pub fn system() -> Self {
-        Self { kind: ActorKind::System, user_id: None, name: "switchyard".into() }
+        Self { kind: ActorKind::System, user_id: None, name: "switchyard".into(), run_id: None }
+    }
+
+    /// A step of a workflow run; `name` describes workflow, version, step
+    /// and plugin for the history.
+    pub fn workflow(run_id: i64, name: String) -> Self {
+        Self { kind: ActorKind::Workflow, user_id: None, name, run_id: Some(run_id) }
     }
 }
 
@@ -408,6 +416,7 @@ async fn append_events<'a>(
             body: Set(e.body),
             visibility: Set(e.visibility.as_str().to_owned()),
             created_at: Set(at),
+            actor_run_id: Set(actor.run_id),
         })
         .collect();
     for chunk in rows.chunks(INSERT_CHUNK) {
@@ -638,6 +647,9 @@ impl Store {
             append_events(&txn, time::to_micros(now), created).await?;
         }
         txn.commit().await?;
+        if good > 0 {
+            self.events_written.notify_one();
+        }
         Ok(requests
             .iter()
             .zip(validated)
@@ -701,6 +713,34 @@ impl Store {
         incident_from_row(&row, cis)
     }
 
+    /// Incidents by number with their CIs and names, in one query per
+    /// table; missing numbers are left out.
+    pub(crate) async fn load_incidents(
+        &self,
+        conn: &impl ConnectionTrait,
+        numbers: &[IncidentNumber],
+    ) -> Result<Vec<IncidentRecord>, StoreError> {
+        if numbers.is_empty() {
+            return Ok(Vec::new());
+        }
+        let ids: Vec<i64> = numbers.iter().map(|n| n.0).collect();
+        let rows =
+            incident::Entity::find().filter(incident::Column::Id.is_in(ids.clone())).order_by_asc(incident::Column::Id).all(conn).await?;
+        let mut cis: HashMap<i64, Vec<i64>> = HashMap::new();
+        for link in incident_ci::Entity::find()
+            .filter(incident_ci::Column::IncidentId.is_in(ids))
+            .order_by_asc(incident_ci::Column::CiId)
+            .all(conn)
+            .await?
+        {
+            cis.entry(link.incident_id).or_default().push(link.ci_id);
+        }
+        let incidents: Vec<Incident> =
+            rows.iter().map(|r| incident_from_row(r, cis.remove(&r.id).unwrap_or_default())).collect::<Result<_, _>>()?;
+        let names = Names::load(conn, &incidents.iter().collect::<Vec<_>>()).await?;
+        Ok(incidents.into_iter().map(|i| names.record(i)).collect())
+    }
+
     async fn record(&self, conn: &impl ConnectionTrait, incident: Incident) -> Result<IncidentRecord, StoreError> {
         let names = Names::load(conn, &[&incident]).await?;
         Ok(names.record(incident))
@@ -722,7 +762,29 @@ impl Store {
         actor: &Actor,
     ) -> Result<IncidentRecord, StoreError> {
         let txn = self.begin_write().await?;
-        let current = self.load_incident(&txn, number).await?;
+        match self.update_in(&txn, number, update, actor).await? {
+            Some(record) => {
+                txn.commit().await?;
+                self.events_written.notify_one();
+                Ok(record)
+            }
+            None => {
+                drop(txn);
+                self.get_incident(number).await
+            }
+        }
+    }
+
+    /// [`Store::update_incident`] inside a caller's transaction; `None`
+    /// when the edit changes nothing (and nothing was written).
+    pub(crate) async fn update_in(
+        &self,
+        txn: &DatabaseTransaction,
+        number: IncidentNumber,
+        update: IncidentUpdate,
+        actor: &Actor,
+    ) -> Result<Option<IncidentRecord>, StoreError> {
+        let current = self.load_incident(txn, number).await?;
         if let Some(expected) = update.expected_version
             && expected != current.version
         {
@@ -732,7 +794,7 @@ impl Store {
             });
         }
         let refs = References::load(
-            &txn,
+            txn,
             update.assignee.clone().flatten().into_iter().collect(),
             update.assignment_group.clone().flatten().into_iter().collect(),
             update.service_id.flatten().into_iter().chain(update.affected_ci_ids.clone().unwrap_or_default()).collect(),
@@ -753,7 +815,7 @@ impl Store {
         // enforced by the domain clearing the assignee on a group change.
         let mut v = Violations::default();
         refs.check_cis(&mut v, update.service_id.flatten(), update.affected_ci_ids.as_deref().unwrap_or(&[]));
-        let settings = self.settings(&txn).await?;
+        let settings = self.settings(txn).await?;
         if let Some(custom) = &update.custom_fields {
             v.absorb(settings.custom_fields.validate(custom));
         }
@@ -775,15 +837,13 @@ impl Store {
         };
         let (next, field_changes) = changes::apply_patch(&current, &patch, &settings.matrix, time::now())?;
         if field_changes.is_empty() {
-            drop(txn);
-            return self.record(&self.read, current).await;
+            return Ok(None);
         }
-        self.write_incident(&txn, &current, &next, field_changes.iter().any(|c| c.field == "affected_cis")).await?;
-        let names = Names::load(&txn, &[&current, &next]).await?;
+        self.write_incident(txn, &current, &next, field_changes.iter().any(|c| c.field == "affected_cis")).await?;
+        let names = Names::load(txn, &[&current, &next]).await?;
         let events: Vec<PendingEvent> = field_changes.into_iter().map(|c| PendingEvent::change(number.0, names.name_change(c))).collect();
-        append_events(&txn, time::to_micros(next.updated_at), events.into_iter().map(|e| (actor, e))).await?;
-        txn.commit().await?;
-        Ok(names.record(next))
+        append_events(txn, time::to_micros(next.updated_at), events.into_iter().map(|e| (actor, e))).await?;
+        Ok(Some(names.record(next)))
     }
 
     /// Writes a changed incident, guarded by its version so a concurrent
@@ -828,7 +888,21 @@ impl Store {
         actor: &Actor,
     ) -> Result<IncidentRecord, StoreError> {
         let txn = self.begin_write().await?;
-        let current = self.load_incident(&txn, number).await?;
+        let record = self.transition_in(&txn, number, request, actor).await?;
+        txn.commit().await?;
+        self.events_written.notify_one();
+        Ok(record)
+    }
+
+    /// [`Store::transition_incident`] inside a caller's transaction.
+    pub(crate) async fn transition_in(
+        &self,
+        txn: &DatabaseTransaction,
+        number: IncidentNumber,
+        request: &TransitionRequest,
+        actor: &Actor,
+    ) -> Result<IncidentRecord, StoreError> {
+        let current = self.load_incident(txn, number).await?;
         let facts = LifecycleFacts {
             status: current.status,
             has_group: current.assignment_group_id.is_some(),
@@ -857,7 +931,7 @@ impl Store {
         }
         next.updated_at = now;
         next.version = current.version + 1;
-        self.write_incident(&txn, &current, &next, false).await?;
+        self.write_incident(txn, &current, &next, false).await?;
 
         let mut events = vec![PendingEvent {
             incident_id: number.0,
@@ -878,10 +952,8 @@ impl Store {
                 events.push(PendingEvent::change(number.0, FieldChange { field: field.into(), old, new }));
             }
         }
-        append_events(&txn, time::to_micros(now), events.into_iter().map(|e| (actor, e))).await?;
-        let record = self.record(&txn, next).await?;
-        txn.commit().await?;
-        Ok(record)
+        append_events(txn, time::to_micros(now), events.into_iter().map(|e| (actor, e))).await?;
+        self.record(txn, next).await
     }
 
     /// Adds a comment (public: the requester sees it) or a work note
@@ -893,15 +965,30 @@ impl Store {
         visibility: Visibility,
         actor: &Actor,
     ) -> Result<EventRecord, StoreError> {
+        let txn = self.begin_write().await?;
+        let event = self.note_in(&txn, number, body, visibility, actor).await?;
+        txn.commit().await?;
+        self.events_written.notify_one();
+        Ok(event)
+    }
+
+    /// [`Store::add_note`] inside a caller's transaction.
+    pub(crate) async fn note_in(
+        &self,
+        txn: &DatabaseTransaction,
+        number: IncidentNumber,
+        body: &str,
+        visibility: Visibility,
+        actor: &Actor,
+    ) -> Result<EventRecord, StoreError> {
         let mut v = Violations::default();
         check_text(&mut v, "body", body, TEXT_MAX, true);
         v.finish()?;
-        let txn = self.begin_write().await?;
         let now = time::to_micros(time::now());
         let res = incident::Entity::update_many()
             .col_expr(incident::Column::UpdatedAt, Expr::value(now))
             .filter(incident::Column::Id.eq(number.0))
-            .exec(&txn)
+            .exec(txn)
             .await?;
         if res.rows_affected == 0 {
             return Err(StoreError::not_found("incident", number));
@@ -919,14 +1006,13 @@ impl Store {
             body: Some(body.to_owned()),
             visibility,
         };
-        append_events(&txn, now, [(actor, event)]).await?;
+        append_events(txn, now, [(actor, event)]).await?;
         let row = incident_event::Entity::find()
             .filter(incident_event::Column::IncidentId.eq(number.0))
             .order_by_desc(incident_event::Column::Seq)
-            .one(&txn)
+            .one(txn)
             .await?
             .ok_or_else(|| StoreError::corrupt("incident_events", "the note just written is missing"))?;
-        txn.commit().await?;
         event_from_row(row)
     }
 
@@ -1098,14 +1184,19 @@ fn decode_cursor(cursor: &str) -> Result<(i64, i64), StoreError> {
     Ok((v.parse().map_err(|_| bad())?, id.parse().map_err(|_| bad())?))
 }
 
-fn event_from_row(row: incident_event::Model) -> Result<EventRecord, StoreError> {
+pub(crate) fn event_from_row(row: incident_event::Model) -> Result<EventRecord, StoreError> {
     let json =
         |s: Option<String>| s.map(|s| serde_json::from_str(&s).map_err(|e| StoreError::corrupt("incident_events.value", e))).transpose();
     Ok(EventRecord {
         seq: row.seq,
         number: IncidentNumber(row.incident_id),
         kind: row.kind,
-        actor: Actor { kind: ActorKind::parse(&row.actor_kind)?, user_id: row.actor_user_id, name: row.actor_name },
+        actor: Actor {
+            kind: ActorKind::parse(&row.actor_kind)?,
+            user_id: row.actor_user_id,
+            name: row.actor_name,
+            run_id: row.actor_run_id,
+        },
         field: row.field,
         old_value: json(row.old_value)?,
         new_value: json(row.new_value)?,

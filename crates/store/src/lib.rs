@@ -28,11 +28,13 @@ mod directory;
 mod entity;
 mod error;
 mod incidents;
+mod plugin_data;
 mod settings;
 mod store;
 #[cfg(feature = "testing")]
 pub mod testing;
 mod time;
+mod workflows;
 
 pub use cmdb::{CiInput, CiPatch, ImpactEntry, RelationshipRecord};
 pub use directory::{GroupInput, GroupPatch, GroupRecord, Principal, TokenRecord, UserInput, UserPatch, UserRecord, hash_token};
@@ -41,4 +43,9 @@ pub use incidents::{
     Actor, ActorKind, CreateIncident, EventRecord, IncidentFilter, IncidentPage, IncidentRecord, IncidentUpdate, SortField, SortOrder,
     Visibility,
 };
+pub use plugin_data::AgentLoad;
 pub use store::{Backend, Store, StoreOptions, redact};
+pub use workflows::{
+    NewNotification, NewRun, NewTimer, NotificationRecord, PublishWorkflow, RunFilter, RunProgress, RunRecord, StepRecord, TimerRecord,
+    WorkflowSummary, WorkflowVersion, WriteTxn, run_status,
+};

@@ -54,6 +54,8 @@ pub struct Store {
     /// `None` in the copy the create queue's writer task holds, so the
     /// queue closes once every public handle is dropped.
     pub(crate) creates: Option<CreateQueue>,
+    /// Notified after commits that may have appended events.
+    pub(crate) events_written: Arc<tokio::sync::Notify>,
 }
 
 impl std::fmt::Debug for Store {
@@ -108,7 +110,14 @@ impl Store {
                 (pool.clone(), pool)
             }
         };
-        let mut store = Self { read, write, backend, settings: Arc::new(Mutex::new(SettingsCache::default())), creates: None };
+        let mut store = Self {
+            read,
+            write,
+            backend,
+            settings: Arc::new(Mutex::new(SettingsCache::default())),
+            creates: None,
+            events_written: Arc::default(),
+        };
         store.creates = Some(CreateQueue::start(store.clone(), options.batch_max.max(1)));
         Ok(store)
     }

@@ -6,6 +6,7 @@ pub mod directory;
 pub mod health;
 pub mod incidents;
 pub mod settings;
+pub mod workflows;
 
 use serde::{Deserialize, Deserializer};
 

@@ -16,6 +16,7 @@ pub struct Model {
     pub body: Option<String>,
     pub visibility: String,
     pub created_at: i64,
+    pub actor_run_id: Option<i64>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

@@ -1,0 +1,385 @@
+//! The executor: runs leased runs in rounds.
+//!
+//! A round runs the next step of every run in the batch, each on its own
+//! task (plugins are CPU-bound; both cores work), against a fresh snapshot
+//! of its ticket. It then commits every step in one transaction, with a
+//! savepoint per run holding: the changes the step's actions make, the
+//! step's record (`(run, ordinal)` is its idempotency key) and the run's
+//! progress (guarded by the run's version). If the store refuses a step's
+//! changes (an unknown group, say), that savepoint is rolled back and the
+//! step is recorded as failed instead, with the ticket untouched. Runs
+//! that go on take part in the next round; runs that wait for a retry are
+//! left for [`switchyard_store::Store::claim_runs`] to pick up when due.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use chrono::Utc;
+use serde_json::{Value, json};
+use switchyard_domain::incident::IncidentNumber;
+use switchyard_plugin_host::model::{StepContext, StepOutput};
+use switchyard_plugin_host::{PluginError, StepError, StepInput, Ticket, Trigger};
+use switchyard_store::{
+    Actor, NewNotification, RunProgress, RunRecord, StepRecord, StoreError, Visibility, WriteTxn, run_status,
+};
+use switchyard_workflow::run::{self, Command, FailureKind, RunState, RunStatus, StepOutcome};
+use tokio::sync::{mpsc, watch};
+
+use crate::actions::{self, StepChanges};
+use crate::catalog::LoadedWorkflow;
+use crate::services::ticket_from_record;
+use crate::{EngineError, Inner};
+
+/// A run being executed.
+struct Active {
+    run: RunRecord,
+    workflow: Arc<LoadedWorkflow>,
+    state: RunState,
+    step: usize,
+    attempt: u32,
+    outputs: Vec<StepOutput>,
+    trigger: Trigger,
+}
+
+/// What one step execution produced, before it is committed.
+struct Executed {
+    record: StepRecord,
+    outcome: StepOutcome,
+    changes: Option<StepChanges>,
+    actor_name: String,
+}
+
+/// The executor task.
+pub(crate) async fn run(inner: Arc<Inner>, mut runs: mpsc::UnboundedReceiver<RunRecord>, mut stopped: watch::Receiver<bool>) {
+    loop {
+        if *stopped.borrow() {
+            return;
+        }
+        let mut batch: Vec<RunRecord> = Vec::new();
+        while batch.len() < inner.config.run_batch {
+            match runs.try_recv() {
+                Ok(r) => batch.push(r),
+                Err(_) => break,
+            }
+        }
+        if batch.is_empty() {
+            match inner.store.has_due_runs().await {
+                Ok(true) => match inner.store.claim_runs(&inner.config.node, inner.config.lease, inner.config.run_batch as u64).await {
+                    Ok(claimed) => batch = claimed,
+                    Err(e) => tracing::error!(error = %e, "claiming runs failed"),
+                },
+                Ok(false) => {}
+                Err(e) => tracing::error!(error = %e, "looking for due runs failed"),
+            }
+        }
+        if batch.is_empty() {
+            tokio::select! {
+                r = runs.recv() => match r {
+                    Some(r) => batch.push(r),
+                    None => return,
+                },
+                _ = tokio::time::sleep(inner.config.poll) => continue,
+                _ = stopped.changed() => continue,
+            }
+        }
+        if let Err(e) = execute_batch(&inner, batch).await {
+            // The runs stay leased; they are taken over when the lease ends.
+            tracing::error!(error = %e, "executing a batch of runs failed; its runs resume when their leases expire");
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    }
+}
+
+fn trigger_of(run: &RunRecord) -> Trigger {
+    serde_json::from_value(run.trigger.clone()).unwrap_or(Trigger::TicketCreated)
+}
+
+/// Executes runs until each finishes or waits.
+pub(crate) async fn execute_batch(inner: &Arc<Inner>, runs: Vec<RunRecord>) -> Result<(), EngineError> {
+    let mut active = Vec::with_capacity(runs.len());
+    for run in runs {
+        let workflow = match inner.workflows.version(&run.workflow_id, run.workflow_version).await {
+            Ok(w) => w,
+            Err(e) => {
+                fail_run(inner, &run, &format!("workflow {}@{} cannot be loaded: {e}", run.workflow_id, run.workflow_version)).await?;
+                continue;
+            }
+        };
+        let outputs: Vec<StepOutput> = serde_json::from_value(run.outputs.clone()).unwrap_or_default();
+        let state = RunState { status: RunStatus::Running, step: run.step as usize, attempt: run.attempt as u32, steps_run: run.steps_run as u32 };
+        active.push(Active {
+            trigger: trigger_of(&run),
+            step: run.step as usize,
+            attempt: run.attempt as u32,
+            state,
+            outputs,
+            workflow,
+            run,
+        });
+    }
+    while !active.is_empty() {
+        let numbers: Vec<IncidentNumber> = active.iter().filter_map(|a| a.run.incident_id.map(IncidentNumber)).collect();
+        let tickets: HashMap<i64, Ticket> =
+            inner.store.incidents(&numbers).await?.iter().map(|r| (r.incident.number.0, ticket_from_record(r))).collect();
+        let mut handles = Vec::with_capacity(active.len());
+        for a in &active {
+            let ticket = a.run.incident_id.and_then(|id| tickets.get(&id).cloned());
+            handles.push(tokio::spawn(execute_step(inner.clone(), a.workflow.clone(), a.run.clone(), a.step, a.attempt, a.state.steps_run, a.trigger.clone(), ticket, a.outputs.clone())));
+        }
+        let mut executed = Vec::with_capacity(handles.len());
+        for h in handles {
+            executed.push(h.await.map_err(|e| EngineError::Invalid { field: "executor".into(), message: format!("step task failed: {e}") })?);
+        }
+        let txn = inner.store.begin().await?;
+        let mut next = Vec::with_capacity(active.len());
+        for (a, e) in active.into_iter().zip(executed) {
+            if let Some(a) = commit_step(inner, &txn, a, e).await? {
+                next.push(a);
+            }
+        }
+        txn.commit().await?;
+        active = next;
+    }
+    Ok(())
+}
+
+async fn fail_run(inner: &Inner, run: &RunRecord, reason: &str) -> Result<(), EngineError> {
+    tracing::error!(run = run.id, "{reason}");
+    let txn = inner.store.begin().await?;
+    let progress = RunProgress {
+        status: run_status::FAILED,
+        step: run.step,
+        attempt: run.attempt,
+        steps_run: run.steps_run,
+        outputs: run.outputs.clone(),
+        error: Some(reason.to_owned()),
+        due_at: Utc::now(),
+    };
+    match inner.store.save_run_progress(&txn, run, progress).await {
+        Ok(_) => txn.commit().await?,
+        Err(StoreError::Conflict { .. }) => txn.rollback().await?,
+        Err(e) => return Err(e.into()),
+    }
+    Ok(())
+}
+
+fn failure(kind: FailureKind, message: String) -> StepOutcome {
+    StepOutcome::Failed { error: kind, message }
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn execute_step(
+    inner: Arc<Inner>,
+    workflow: Arc<LoadedWorkflow>,
+    run: RunRecord,
+    step: usize,
+    attempt: u32,
+    steps_run: u32,
+    trigger: Trigger,
+    ticket: Option<Ticket>,
+    previous: Vec<StepOutput>,
+) -> Executed {
+    let spec = &workflow.document.steps[step];
+    let started_at = Utc::now();
+    let ordinal = steps_run as i32 + 1;
+    let mut record = StepRecord {
+        run_id: run.id,
+        ordinal,
+        step_id: spec.id.clone(),
+        attempt: attempt as i32,
+        plugin_id: spec.plugin.clone(),
+        plugin_version: String::new(),
+        plugin_sha256: String::new(),
+        status: "succeeded".into(),
+        input: Value::Null,
+        output: None,
+        actions: json!([]),
+        logs: json!([]),
+        error: None,
+        started_at,
+        duration_us: 0,
+    };
+    let actor_name = |version: &str, sha: &str| {
+        format!("{}@{} step {} plugin {}@{} ({})", workflow.id, workflow.version, spec.id, spec.plugin, version, &sha[..sha.len().min(12)])
+    };
+    if run.incident_id.is_some() && ticket.is_none() {
+        let outcome = failure(FailureKind::Fatal, "the ticket no longer exists".into());
+        record.status = "failed".into();
+        record.error = Some("the ticket no longer exists".into());
+        return Executed { record, outcome, changes: None, actor_name: actor_name("", "") };
+    }
+    let ticket_json = ticket.as_ref().map(|t| serde_json::to_value(t).unwrap_or(Value::Null)).unwrap_or(Value::Null);
+    if let Some(when) = &spec.when {
+        match when.evaluate(&ticket_json) {
+            Ok(true) => {}
+            Ok(false) => {
+                record.status = "skipped".into();
+                return Executed { record, outcome: StepOutcome::Skipped, changes: None, actor_name: actor_name("", "") };
+            }
+            Err(e) => {
+                record.status = "failed".into();
+                record.error = Some(format!("condition: {e}"));
+                return Executed { record, outcome: failure(FailureKind::Fatal, format!("condition: {e}")), changes: None, actor_name: actor_name("", "") };
+            }
+        }
+    }
+    let plugin = match inner.registry.get(&spec.plugin, &spec.version) {
+        Ok(p) => p,
+        Err(e) => {
+            record.status = "failed".into();
+            record.error = Some(e.to_string());
+            return Executed { record, outcome: failure(FailureKind::Fatal, e.to_string()), changes: None, actor_name: actor_name("", "") };
+        }
+    };
+    record.plugin_version = plugin.version().to_string();
+    record.plugin_sha256 = plugin.sha256().to_owned();
+    let name = actor_name(&record.plugin_version, &record.plugin_sha256);
+    let input = StepInput {
+        context: StepContext {
+            workflow_id: workflow.id.clone(),
+            workflow_version: workflow.version as u32,
+            run_id: run.id.to_string(),
+            step_id: spec.id.clone(),
+            attempt,
+            deadline: 0,
+            now: started_at.timestamp_millis(),
+        },
+        trigger,
+        ticket: ticket.clone(),
+        config: spec.config.clone(),
+        previous,
+    };
+    record.input = json!({"trigger": input.trigger, "config": input.config, "previous": input.previous, "ticket_version": ticket.as_ref().map(|t| t.updated_at)});
+    let clock = Instant::now();
+    let result = plugin.run(&input).await;
+    record.duration_us = clock.elapsed().as_micros() as i64;
+    let (outcome, changes) = match result {
+        Ok(outcome) => {
+            record.logs = serde_json::to_value(&outcome.logs).unwrap_or(Value::Null);
+            match outcome.result {
+                Ok(result) => {
+                    record.output = Some(result.output.clone());
+                    record.actions = serde_json::to_value(&result.actions).unwrap_or(Value::Null);
+                    match actions::plan(&result.actions, ticket.as_ref()) {
+                        Ok(changes) => (StepOutcome::Succeeded { next_step: result.next_step.clone() }, Some(changes)),
+                        Err(rejection) => (failure(FailureKind::Rejected, rejection.to_string()), None),
+                    }
+                }
+                Err(StepError::Retryable(m)) => (failure(FailureKind::Retryable, m), None),
+                Err(StepError::Fatal(m)) => (failure(FailureKind::Fatal, m), None),
+                Err(StepError::InvalidConfig(m)) => (failure(FailureKind::InvalidConfig, m), None),
+            }
+        }
+        Err(e @ PluginError::Timeout { .. }) => (failure(FailureKind::Timeout, e.to_string()), None),
+        Err(e @ (PluginError::Trap { .. } | PluginError::MemoryLimit { .. })) => (failure(FailureKind::Trap, e.to_string()), None),
+        Err(e) => (failure(FailureKind::Fatal, e.to_string()), None),
+    };
+    if let StepOutcome::Failed { message, .. } = &outcome {
+        record.status = "failed".into();
+        record.error = Some(message.clone());
+    }
+    Executed { record, outcome, changes, actor_name: name }
+}
+
+/// Applies a step's changes through `txn` (a savepoint).
+async fn apply(inner: &Inner, txn: &WriteTxn, a: &Active, changes: StepChanges, actor: &Actor, step_id: &str) -> Result<(), StoreError> {
+    if let Some(id) = a.run.incident_id {
+        let number = IncidentNumber(id);
+        if changes.has_update {
+            inner.store.apply_update(txn, number, changes.update, actor).await?;
+        }
+        for t in &changes.transitions {
+            inner.store.apply_transition(txn, number, t, actor).await?;
+        }
+        for (text, internal) in &changes.notes {
+            let visibility = if *internal { Visibility::Internal } else { Visibility::Public };
+            inner.store.apply_note(txn, number, text, visibility, actor).await?;
+        }
+    }
+    let notifications = changes
+        .notifications
+        .into_iter()
+        .map(|n| NewNotification {
+            incident_id: a.run.incident_id,
+            run_id: a.run.id,
+            workflow_id: a.run.workflow_id.clone(),
+            step_id: step_id.to_owned(),
+            channel: n.channel,
+            recipients: n.recipients,
+            subject: n.subject,
+            body: n.body,
+        })
+        .collect();
+    inner.store.insert_notifications(txn, notifications).await
+}
+
+/// Commits one executed step; returns the run if it goes on this batch.
+async fn commit_step(inner: &Inner, txn: &WriteTxn, mut a: Active, mut e: Executed) -> Result<Option<Active>, EngineError> {
+    let actor = Actor::workflow(a.run.id, e.actor_name.clone());
+    let mut savepoint = txn.savepoint().await?;
+    if let Some(changes) = e.changes.take() {
+        match apply(inner, &savepoint, &a, changes, &actor, &e.record.step_id).await {
+            Ok(()) => {}
+            Err(err @ (StoreError::Domain(_) | StoreError::NotFound { .. } | StoreError::Conflict { .. })) => {
+                savepoint.rollback().await?;
+                savepoint = txn.savepoint().await?;
+                let message = format!("the host refused the step's actions: {err}");
+                e.record.status = "failed".into();
+                e.record.error = Some(message.clone());
+                let kind = if matches!(err, StoreError::Conflict { .. }) { FailureKind::Retryable } else { FailureKind::Rejected };
+                e.outcome = failure(kind, message);
+            }
+            Err(err) => return Err(err.into()),
+        }
+    }
+    if let StepOutcome::Succeeded { .. } = &e.outcome {
+        a.outputs.push(StepOutput { step_id: e.record.step_id.clone(), output: e.record.output.clone().unwrap_or(Value::Null) });
+    }
+    let (state, command) = run::advance(&a.workflow.document, &a.state, &e.outcome);
+    let now = Utc::now();
+    let outputs = serde_json::to_value(&a.outputs).unwrap_or(Value::Null);
+    let base = |status, step: usize, attempt: u32, error: Option<String>, due_at| RunProgress {
+        status,
+        step: step as i32,
+        attempt: attempt as i32,
+        steps_run: state.steps_run as i32,
+        outputs: outputs.clone(),
+        error,
+        due_at,
+    };
+    let (progress, goes_on) = match &command {
+        Command::RunStep { step, attempt } => (base(run_status::RUNNING, *step, *attempt, None, now), Some((*step, *attempt))),
+        Command::RetryAfter { step, attempt, delay } => {
+            let due = now + chrono::Duration::from_std(*delay).unwrap_or_default();
+            (base(run_status::WAITING, *step, *attempt, e.record.error.clone(), due), None)
+        }
+        Command::Finish(RunStatus::Succeeded, _) => (base(run_status::SUCCEEDED, a.step, a.attempt, None, now), None),
+        Command::Finish(_, reason) => (base(run_status::FAILED, a.step, a.attempt, reason.clone().or(e.record.error.clone()), now), None),
+    };
+    if let Err(err) = inner.store.insert_step(&savepoint, e.record).await {
+        // The step was committed before (a replay after a takeover): drop ours.
+        tracing::warn!(run = a.run.id, error = %err, "step already recorded; dropping the replay");
+        savepoint.rollback().await?;
+        return Ok(None);
+    }
+    match inner.store.save_run_progress(&savepoint, &a.run, progress.clone()).await {
+        Ok(version) => {
+            savepoint.commit().await?;
+            a.run.version = version;
+            a.run.status = progress.status.to_owned();
+        }
+        Err(StoreError::Conflict { message, .. }) => {
+            tracing::warn!(run = a.run.id, "{message}");
+            savepoint.rollback().await?;
+            return Ok(None);
+        }
+        Err(err) => return Err(err.into()),
+    }
+    a.state = state;
+    Ok(goes_on.map(|(step, attempt)| {
+        a.step = step;
+        a.attempt = attempt;
+        a
+    }))
+}

@@ -1,0 +1,254 @@
+//! The Switchyard workflow engine: it joins the record store and the plugin
+//! host. Administrators publish workflow documents ([`switchyard_workflow`]);
+//! the engine turns ticket events, cron schedules and timers into durable
+//! runs, runs each step in a sandboxed plugin, and applies the actions the
+//! plugins propose, exactly once.
+//!
+//! - [`dispatch`]: reads the event log (`incident_events`, in `seq` order)
+//!   as an outbox. In one transaction it locks its position, reads the next
+//!   events, starts a run for each (event, matching workflow) and moves the
+//!   position, so every event is handled once, even with several nodes.
+//! - [`execute`]: runs leased runs in rounds. Each round runs the next step
+//!   of every run in the batch (in parallel), then commits, in one
+//!   transaction with a savepoint per run, each step's record, the changes
+//!   its actions make (through [`actions::plan`]) and the run's progress.
+//!   The step's `(run, ordinal)` key and the run's version make a replayed
+//!   commit fail instead of applying twice.
+//! - [`schedule`]: cron triggers (with a catch-up window) and due timers.
+//! - [`dry_run`]: runs a draft against recorded tickets, applying nothing.
+//! - [`services`]: the plugin host interfaces backed by the store.
+//!
+//! Loop protection: a workflow is never started by changes its own runs
+//! made, and a chain of runs started by other workflows' changes stops at
+//! [`EngineConfig::max_depth`].
+
+pub mod actions;
+pub mod catalog;
+pub mod dispatch;
+pub mod dry_run;
+pub mod execute;
+pub mod schedule;
+pub mod services;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use switchyard_plugin_host::{PluginError, Registry};
+use switchyard_store::{Store, StoreError};
+use tokio::sync::{mpsc, watch};
+
+pub use catalog::{LoadedWorkflow, Workflows};
+
+/// Tuning of the engine.
+#[derive(Debug, Clone)]
+pub struct EngineConfig {
+    /// This node's name in run leases.
+    pub node: String,
+    /// How long a leased run is ours before another node may take it over.
+    pub lease: Duration,
+    /// Most events read per dispatch transaction.
+    pub dispatch_batch: u64,
+    /// Most runs executed together (one commit per round).
+    pub run_batch: usize,
+    /// How often to look for work written by other nodes, due retries and
+    /// workflow changes when nothing wakes us.
+    pub poll: Duration,
+    /// Longest chain of runs started by workflow changes.
+    pub max_depth: i16,
+    /// Cron firings missed by at most this much (e.g. while stopped) still
+    /// fire on start; older ones are skipped and logged.
+    pub cron_catch_up: Duration,
+}
+
+impl Default for EngineConfig {
+    fn default() -> Self {
+        EngineConfig {
+            node: "switchyard".into(),
+            lease: Duration::from_secs(30),
+            dispatch_batch: 1000,
+            run_batch: 256,
+            poll: Duration::from_millis(250),
+            max_depth: 3,
+            cron_catch_up: Duration::from_secs(3600),
+        }
+    }
+}
+
+/// Why an engine operation failed.
+#[derive(Debug, thiserror::Error)]
+pub enum EngineError {
+    /// The store failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// A plugin could not be found or run.
+    #[error(transparent)]
+    Plugin(#[from] PluginError),
+    /// A workflow document is invalid.
+    #[error("{0}")]
+    Workflow(#[from] switchyard_workflow::Problems),
+    /// Something asked of the engine does not hold.
+    #[error("{field}: {message}")]
+    Invalid {
+        /// The field at fault.
+        field: String,
+        /// What is wrong.
+        message: String,
+    },
+}
+
+/// Shared state of the engine's tasks.
+pub(crate) struct Inner {
+    pub(crate) store: Store,
+    pub(crate) registry: Arc<Registry>,
+    pub(crate) workflows: Workflows,
+    pub(crate) config: EngineConfig,
+    pub(crate) runs_tx: mpsc::UnboundedSender<switchyard_store::RunRecord>,
+}
+
+/// A running engine. Dropping every handle does not stop it; call
+/// [`Engine::shutdown`].
+#[derive(Clone)]
+pub struct Engine {
+    inner: Arc<Inner>,
+    stop: watch::Sender<bool>,
+}
+
+impl Engine {
+    /// Loads the active workflows and starts the dispatcher, the executor
+    /// and the scheduler on the current tokio runtime. Runs this node left
+    /// leased when it last stopped are taken back at once.
+    pub async fn start(store: Store, registry: Arc<Registry>, config: EngineConfig) -> Result<Engine, EngineError> {
+        let workflows = Workflows::new(store.clone());
+        workflows.refresh().await?;
+        store.release_runs(&config.node).await?;
+        let (runs_tx, runs_rx) = mpsc::unbounded_channel();
+        let inner = Arc::new(Inner { store, registry, workflows, config, runs_tx });
+        let (stop, stopped) = watch::channel(false);
+        tokio::spawn(dispatch::run(inner.clone(), stopped.clone()));
+        tokio::spawn(execute::run(inner.clone(), runs_rx, stopped.clone()));
+        tokio::spawn(schedule::run(inner.clone(), stopped));
+        Ok(Engine { inner, stop })
+    }
+
+    /// Stops the background tasks after their current batch.
+    pub fn shutdown(&self) {
+        let _ = self.stop.send(true);
+    }
+
+    /// The workflow catalog (reload it after publishing).
+    pub fn workflows(&self) -> &Workflows {
+        &self.inner.workflows
+    }
+
+    /// The installed plugins.
+    pub fn registry(&self) -> &Arc<Registry> {
+        &self.inner.registry
+    }
+
+    /// The store.
+    pub fn store(&self) -> &Store {
+        &self.inner.store
+    }
+
+    /// Starts a run of `workflow_id` (its latest version, enabled or not)
+    /// on a ticket by hand.
+    pub async fn run_manual(
+        &self,
+        workflow_id: &str,
+        number: switchyard_domain::incident::IncidentNumber,
+        username: &str,
+    ) -> Result<switchyard_store::RunRecord, EngineError> {
+        dispatch::start_manual(&self.inner, workflow_id, number, username).await
+    }
+
+    /// Runs a draft workflow against recorded tickets (see [`dry_run`]).
+    pub async fn dry_run(&self, request: dry_run::DryRunRequest) -> Result<dry_run::DryRunReport, EngineError> {
+        dry_run::run(&self.inner, request).await
+    }
+}
+
+/// Where a published version came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PublishMode {
+    /// Publish even if it is not newer (fails with a version conflict).
+    Always,
+    /// Skip quietly when the stored latest version is the same or newer
+    /// (loading the shipped workflows at every start).
+    IfNewer,
+}
+
+impl Engine {
+    /// Validates a document fully (see [`catalog::validate_document`]).
+    pub async fn validate(&self, text: &str, format: switchyard_workflow::Format) -> Result<switchyard_workflow::WorkflowDocument, EngineError> {
+        Ok(catalog::validate_document(&self.inner.registry, text, format).await?)
+    }
+
+    /// Validates and publishes a workflow version; new events use it at
+    /// once, runs in flight keep theirs. Returns `None` when `mode` is
+    /// [`PublishMode::IfNewer`] and the store already has this version.
+    pub async fn publish(
+        &self,
+        text: &str,
+        format: switchyard_workflow::Format,
+        created_by: &str,
+        mode: PublishMode,
+    ) -> Result<Option<switchyard_store::WorkflowVersion>, EngineError> {
+        let document = self.validate(text, format).await?;
+        if mode == PublishMode::IfNewer
+            && let Ok(existing) = self.inner.store.get_workflow(&document.id).await
+            && existing.latest_version >= document.version as i32
+        {
+            return Ok(None);
+        }
+        let published = self
+            .inner
+            .store
+            .publish_workflow(switchyard_store::PublishWorkflow {
+                id: document.id.clone(),
+                name: document.name.clone(),
+                version: document.version as i32,
+                enabled: document.enabled,
+                document: serde_json::to_value(&document).map_err(|e| EngineError::Invalid { field: "document".into(), message: e.to_string() })?,
+                source: text.to_owned(),
+                format: match format {
+                    switchyard_workflow::Format::Json => "json",
+                    switchyard_workflow::Format::Yaml => "yaml",
+                }
+                .into(),
+                created_by: created_by.to_owned(),
+            })
+            .await?;
+        self.inner.workflows.refresh().await?;
+        Ok(Some(published))
+    }
+
+    /// Enables or disables a workflow.
+    pub async fn set_enabled(&self, id: &str, enabled: bool) -> Result<switchyard_store::WorkflowSummary, EngineError> {
+        let summary = self.inner.store.set_workflow_enabled(id, enabled).await?;
+        self.inner.workflows.refresh().await?;
+        Ok(summary)
+    }
+
+    /// Publishes every `*.yaml`, `*.yml` and `*.json` workflow in `dir`
+    /// that is newer than what the store has (the shipped workflows, at
+    /// start). Returns the ids published.
+    pub async fn load_directory(&self, dir: &std::path::Path) -> Result<Vec<String>, EngineError> {
+        let mut files: Vec<std::path::PathBuf> = std::fs::read_dir(dir)
+            .map_err(|e| EngineError::Invalid { field: dir.display().to_string(), message: e.to_string() })?
+            .filter_map(|e| e.ok().map(|e| e.path()))
+            .filter(|p| matches!(p.extension().and_then(|e| e.to_str()), Some("yaml" | "yml" | "json")))
+            .collect();
+        files.sort();
+        let mut published = Vec::new();
+        for file in files {
+            let text = std::fs::read_to_string(&file).map_err(|e| EngineError::Invalid { field: file.display().to_string(), message: e.to_string() })?;
+            let format = switchyard_workflow::Format::from_path(&file).unwrap_or(switchyard_workflow::Format::Yaml);
+            match self.publish(&text, format, "switchyard (shipped)", PublishMode::IfNewer).await {
+                Ok(Some(v)) => published.push(format!("{}@{}", v.workflow_id, v.version)),
+                Ok(None) => {}
+                Err(e) => return Err(EngineError::Invalid { field: file.display().to_string(), message: e.to_string() }),
+            }
+        }
+        Ok(published)
+    }
+}

@@ -1,0 +1,208 @@
+//! Cron triggers and due timers.
+//!
+//! Cron: each cron trigger has a mark (the last instant it fired) in
+//! `cron_marks`. Once a second, in one transaction per trigger, the
+//! scheduler reads the mark (locking it), starts a run for each firing
+//! time in `(mark, now]` and moves the mark to `now`. A trigger seen for
+//! the first time starts from now (it does not fire for the past). Firing
+//! times older than [`crate::EngineConfig::cron_catch_up`] (missed while
+//! every node was down longer than that) are skipped and logged. Run
+//! origins `cron:<trigger>:<instant>[:<ticket>]` are unique per workflow,
+//! so two nodes cannot fire the same instant twice.
+//!
+//! Timers: rows of `timers` whose time has come are taken (deleted) in the
+//! transaction that acts on them, so each fires once. Kinds `sla_warning`
+//! and `sla_breached` (payload `{target, percent, due_at}`) start the
+//! workflows with a matching SLA trigger on the timer's ticket.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use serde_json::Value;
+use switchyard_domain::incident::{IncidentNumber, Status};
+use switchyard_plugin_host::Trigger;
+use switchyard_plugin_host::model::{CronTick, SlaEvent, SlaTarget};
+use switchyard_store::{IncidentFilter, NewRun, SortField, SortOrder, TimerRecord};
+use switchyard_workflow::TriggerEvent;
+use tokio::sync::watch;
+
+use crate::services::ticket_from_record;
+use crate::{EngineError, Inner};
+
+/// The scheduler task.
+pub(crate) async fn run(inner: Arc<Inner>, mut stopped: watch::Receiver<bool>) {
+    loop {
+        if *stopped.borrow() {
+            return;
+        }
+        if let Err(e) = fire_cron(&inner, Utc::now()).await {
+            tracing::error!(error = %e, "cron scheduling failed");
+        }
+        if let Err(e) = fire_timers(&inner, Utc::now()).await {
+            tracing::error!(error = %e, "firing timers failed");
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(Duration::from_secs(1)) => {}
+            _ = stopped.changed() => {}
+        }
+    }
+}
+
+fn lease(inner: &Inner) -> Option<(String, DateTime<Utc>)> {
+    Some((inner.config.node.clone(), Utc::now() + chrono::Duration::from_std(inner.config.lease).unwrap_or_default()))
+}
+
+/// Fires every cron trigger due at `now`; returns the runs started.
+pub async fn fire_cron_at(engine: &crate::Engine, now: DateTime<Utc>) -> Result<usize, EngineError> {
+    fire_cron(&engine.inner, now).await
+}
+
+pub(crate) async fn fire_cron(inner: &Inner, now: DateTime<Utc>) -> Result<usize, EngineError> {
+    let store = &inner.store;
+    let mut started = 0;
+    let catch_up = chrono::Duration::from_std(inner.config.cron_catch_up).unwrap_or_default();
+    for w in inner.workflows.active().iter() {
+        for (index, trigger) in w.document.cron_triggers() {
+            let index = index as i32;
+            let txn = store.begin().await?;
+            let Some(mark) = store.cron_mark(&txn, &w.id, index).await? else {
+                store.set_cron_mark(&txn, &w.id, index, now).await?;
+                txn.commit().await?;
+                continue;
+            };
+            let due = trigger.due_between(mark, now, 100);
+            if due.is_empty() {
+                txn.rollback().await?;
+                continue;
+            }
+            let mut runs = Vec::new();
+            for at in due {
+                if at < now - catch_up {
+                    tracing::warn!(workflow = %w.id, trigger = index, at = %at, "cron firing missed by more than the catch-up window; skipped");
+                    continue;
+                }
+                let tick = Trigger::Cron(CronTick { schedule: trigger.schedule().to_owned(), scheduled_at: at.timestamp_millis() });
+                let trigger_json = serde_json::to_value(&tick).unwrap_or(Value::Null);
+                match trigger.tickets() {
+                    None => runs.push(NewRun {
+                        workflow_id: w.id.clone(),
+                        workflow_version: w.version,
+                        incident_id: None,
+                        origin: format!("cron:{index}:{}", at.timestamp()),
+                        trigger: trigger_json,
+                        depth: 0,
+                        lease: lease(inner),
+                    }),
+                    Some(selector) => {
+                        let statuses: Vec<Status> = selector.status.iter().filter_map(|s| s.parse().ok()).collect();
+                        let filter = IncidentFilter {
+                            status: statuses,
+                            updated_to: selector.idle_minutes.map(|m| at - chrono::Duration::minutes(m as i64)),
+                            sort: SortField::Number,
+                            order: SortOrder::Asc,
+                            limit: selector.limit as u64,
+                            ..Default::default()
+                        };
+                        let page = store.list_incidents(&filter).await?;
+                        for record in page.items {
+                            let ticket = serde_json::to_value(ticket_from_record(&record)).unwrap_or(Value::Null);
+                            if let Some(c) = &w.document.conditions
+                                && !c.evaluate(&ticket).unwrap_or(false)
+                            {
+                                continue;
+                            }
+                            runs.push(NewRun {
+                                workflow_id: w.id.clone(),
+                                workflow_version: w.version,
+                                incident_id: Some(record.incident.number.0),
+                                origin: format!("cron:{index}:{}:{}", at.timestamp(), record.incident.number.0),
+                                trigger: trigger_json.clone(),
+                                depth: 0,
+                                lease: lease(inner),
+                            });
+                        }
+                    }
+                }
+            }
+            let created = store.insert_runs(&txn, runs).await?;
+            store.set_cron_mark(&txn, &w.id, index, now).await?;
+            txn.commit().await?;
+            started += created.len();
+            for run in created {
+                let _ = inner.runs_tx.send(run);
+            }
+        }
+    }
+    Ok(started)
+}
+
+fn sla_event(timer: &TimerRecord) -> Option<(bool, SlaEvent)> {
+    let breached = match timer.timer.kind.as_str() {
+        "sla_warning" => false,
+        "sla_breached" => true,
+        _ => return None,
+    };
+    let p = &timer.timer.payload;
+    let target: SlaTarget = serde_json::from_value(p.get("target")?.clone()).ok()?;
+    let percent = p.get("percent").and_then(Value::as_u64).unwrap_or(if breached { 100 } else { 75 }) as u16;
+    let due_at = p.get("due_at").and_then(Value::as_i64).unwrap_or(0);
+    Some((breached, SlaEvent { target, percent, due_at }))
+}
+
+/// Fires due timers; returns how many were taken.
+pub(crate) async fn fire_timers(inner: &Inner, now: DateTime<Utc>) -> Result<usize, EngineError> {
+    let store = &inner.store;
+    let timers = store.due_timers(now, 500).await?;
+    let mut fired = 0;
+    for timer in timers {
+        let txn = store.begin().await?;
+        if !store.take_timer(&txn, timer.id).await? {
+            txn.rollback().await?;
+            continue;
+        }
+        fired += 1;
+        let mut runs = Vec::new();
+        if let (Some((breached, event)), Some(incident)) = (sla_event(&timer), timer.timer.incident_id) {
+            let target = match event.target {
+                SlaTarget::Response => "response",
+                SlaTarget::Resolution => "resolution",
+            };
+            let trigger_event = if breached { TriggerEvent::SlaBreached { target } } else { TriggerEvent::SlaWarning { target } };
+            let trigger = if breached { Trigger::SlaBreached(event.clone()) } else { Trigger::SlaWarning(event.clone()) };
+            let records = store.incidents_in(&txn, &[IncidentNumber(incident)]).await?;
+            let Some(record) = records.first() else {
+                txn.commit().await?;
+                continue;
+            };
+            let ticket = serde_json::to_value(ticket_from_record(record)).unwrap_or(Value::Null);
+            for w in inner.workflows.active().iter() {
+                if !w.document.matches(&trigger_event) {
+                    continue;
+                }
+                if let Some(c) = &w.document.conditions
+                    && !c.evaluate(&ticket).unwrap_or(false)
+                {
+                    continue;
+                }
+                runs.push(NewRun {
+                    workflow_id: w.id.clone(),
+                    workflow_version: w.version,
+                    incident_id: Some(incident),
+                    origin: format!("timer:{}", timer.id),
+                    trigger: serde_json::to_value(&trigger).unwrap_or(Value::Null),
+                    depth: 0,
+                    lease: lease(inner),
+                });
+            }
+        } else {
+            tracing::warn!(timer = timer.id, kind = %timer.timer.kind, "timer of an unknown kind dropped");
+        }
+        let created = store.insert_runs(&txn, runs).await?;
+        txn.commit().await?;
+        for run in created {
+            let _ = inner.runs_tx.send(run);
+        }
+    }
+    Ok(fired)
+}

@@ -1,0 +1,248 @@
+//! The engine end to end on real databases (a fresh SQLite file and a fresh
+//! PostgreSQL schema) with the real shipped plugins (wasm components built
+//! by scripts/build-plugins.sh into plugins/dist).
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use chrono::Utc;
+use switchyard_domain::directory::Role;
+use switchyard_domain::incident::{Channel, IncidentNumber, Level};
+use switchyard_engine::dry_run::DryRunRequest;
+use switchyard_engine::{Engine, EngineConfig, PublishMode};
+use switchyard_plugin_host::{HostConfig, PluginHost, Registry};
+use switchyard_store::testing::TestDatabase;
+use switchyard_store::{Actor, ActorKind, CreateIncident, GroupInput, RunFilter, Store, UserInput, run_status};
+use switchyard_workflow::Format;
+
+fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+fn plugins_dir() -> PathBuf {
+    let dir = root().join("plugins/dist");
+    assert!(dir.join("routing/plugin.toml").exists(), "{} is missing: run scripts/build-plugins.sh first", dir.display());
+    dir
+}
+
+async fn start(store: &Store, node: &str) -> Engine {
+    let host = PluginHost::new(HostConfig::default(), switchyard_engine::services::host_services(store.clone())).unwrap();
+    let registry = Arc::new(Registry::new());
+    switchyard_engine::catalog::install_directory(&host, &registry, &plugins_dir()).unwrap();
+    let config = EngineConfig { node: node.into(), poll: Duration::from_millis(50), ..EngineConfig::default() };
+    Engine::start(store.clone(), registry, config).await.unwrap()
+}
+
+async fn seed_directory(store: &Store) {
+    for (name, on_shift) in [("alice", true), ("bob", true), ("carol", true), ("dave", false)] {
+        store
+            .create_user(UserInput {
+                username: name.into(),
+                display_name: name.into(),
+                role: Some(Role::Agent),
+                on_shift: Some(on_shift),
+                ..Default::default()
+            })
+            .await
+            .unwrap();
+    }
+    store.create_user(UserInput { username: "rita".into(), display_name: "Rita".into(), ..Default::default() }).await.unwrap();
+    for (group, members) in [("service-desk", vec!["alice"]), ("network-ops", vec!["bob", "dave"]), ("dba", vec!["carol"]), ("desk-side", vec![])] {
+        store.create_group(GroupInput { name: group.into(), display_name: group.into(), ..Default::default() }).await.unwrap();
+        for m in members {
+            store.add_member(group, m).await.unwrap();
+        }
+    }
+}
+
+fn new_incident(title: &str, category: Option<&str>) -> CreateIncident {
+    CreateIncident {
+        title: title.into(),
+        description: format!("{title}, reported by phone"),
+        requester: "rita".into(),
+        channel: Channel::Portal,
+        category: category.map(str::to_owned),
+        subcategory: None,
+        service_id: None,
+        affected_ci_ids: vec![],
+        impact: Level::new(2).unwrap(),
+        urgency: Level::new(2).unwrap(),
+        priority_override: None,
+        assignment_group: None,
+        assignee: None,
+        custom_fields: serde_json::json!({}),
+        actor: Actor { kind: ActorKind::User, user_id: None, name: "rita".into(), run_id: None },
+    }
+}
+
+/// Waits until no run is pending, running or waiting.
+async fn settle(store: &Store) {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let mut busy = 0;
+        for s in [run_status::PENDING, run_status::RUNNING, run_status::WAITING] {
+            busy += store.count_runs(s).await.unwrap();
+        }
+        // Also wait for the dispatcher to reach the end of the log.
+        let position = store.position("dispatcher").await.unwrap();
+        let last = store.events_after(position, 1).await.unwrap();
+        if busy == 0 && last.is_empty() {
+            return;
+        }
+        assert!(Instant::now() < deadline, "runs did not settle: {busy} busy");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+async fn publish_file(engine: &Engine, name: &str) {
+    let text = std::fs::read_to_string(root().join("workflows").join(name)).unwrap();
+    engine.publish(&text, Format::Yaml, "test", PublishMode::Always).await.unwrap();
+}
+
+async fn default_workflow_routes_assigns_and_notifies(db: TestDatabase) {
+    let store = &db.store;
+    seed_directory(store).await;
+    let engine = start(store, "node-a").await;
+    publish_file(&engine, "default-incident.yaml").await;
+    let cases = [
+        ("VPN down in Berlin", Some("network"), "network-ops", Some("bob")),
+        ("Orders database slow", Some("database"), "dba", Some("carol")),
+        ("Printer jam", Some("hardware"), "desk-side", None),
+        ("Cannot log in", None, "service-desk", Some("alice")),
+    ];
+    let mut numbers = Vec::new();
+    for (title, category, _, _) in &cases {
+        numbers.push(store.create_incident(new_incident(title, *category)).await.unwrap().incident.number);
+    }
+    settle(store).await;
+    for (number, (title, _, group, assignee)) in numbers.iter().zip(cases) {
+        let record = store.get_incident(*number).await.unwrap();
+        assert_eq!(record.assignment_group.as_deref(), Some(group), "{title}");
+        assert_eq!(record.assignee.as_deref(), assignee, "{title}");
+        let history = store.history(*number, true).await.unwrap();
+        let routed = history.iter().find(|e| e.field.as_deref() == Some("assignment_group")).expect("routing event");
+        assert_eq!(routed.actor.kind, ActorKind::Workflow);
+        assert!(routed.actor.name.starts_with("default-incident@1 step route plugin routing@0.1.0"), "{}", routed.actor.name);
+        let runs = store.list_runs(&RunFilter { incident_id: Some(number.0), limit: 10, ..Default::default() }).await.unwrap();
+        assert_eq!(runs.len(), 1, "exactly one run for {title} (its own changes do not retrigger it)");
+        assert_eq!(runs[0].status, run_status::SUCCEEDED, "{title}: {:?}", runs[0].error);
+        let steps = store.run_steps(runs[0].id).await.unwrap();
+        assert_eq!(steps.iter().map(|s| s.step_id.as_str()).collect::<Vec<_>>(), ["lookup", "route", "assign", "notify"]);
+        let notes = store.list_notifications(Some(number.0), None, None, 100).await.unwrap();
+        let subjects: Vec<&str> = notes.iter().map(|n| n.notification.subject.as_str()).collect();
+        assert!(subjects.iter().any(|s| s.contains("We received your incident")), "{title}: {subjects:?}");
+        if assignee.is_none() {
+            assert!(history.iter().any(|e| e.kind == "work_note"), "{title}: unassigned tickets get a work note");
+        }
+    }
+    engine.shutdown();
+}
+
+async fn unknown_group_fails_the_step_and_leaves_the_ticket_alone(db: TestDatabase) {
+    let store = &db.store;
+    seed_directory(store).await;
+    let engine = start(store, "node-a").await;
+    let doc = r#"
+id: bad-routing
+name: Routes to a group that does not exist
+version: 1
+triggers: [ { ticket_created: {} } ]
+steps:
+  - id: route
+    plugin: routing
+    config: { rules: [], default_group: no-such-group }
+"#;
+    engine.publish(doc, Format::Yaml, "test", PublishMode::Always).await.unwrap();
+    let number = store.create_incident(new_incident("Anything", None)).await.unwrap().incident.number;
+    settle(store).await;
+    let record = store.get_incident(number).await.unwrap();
+    assert_eq!(record.assignment_group, None);
+    let history = store.history(number, true).await.unwrap();
+    assert!(history.iter().all(|e| e.actor.kind != ActorKind::Workflow), "nothing applied: {history:?}");
+    let runs = store.list_runs(&RunFilter { incident_id: Some(number.0), limit: 10, ..Default::default() }).await.unwrap();
+    assert_eq!(runs[0].status, run_status::FAILED);
+    let steps = store.run_steps(runs[0].id).await.unwrap();
+    assert_eq!(steps.len(), 1, "a refused step is not retried");
+    let error = steps[0].error.clone().unwrap_or_default();
+    assert!(error.contains("no-such-group"), "{error}");
+    engine.shutdown();
+}
+
+async fn versions_loops_cron_and_dry_run(db: TestDatabase) {
+    let store = &db.store;
+    seed_directory(store).await;
+    let engine = start(store, "node-a").await;
+    // A workflow triggered by updates that itself updates the ticket: its
+    // own change must not start it again.
+    let doc = |version: u32, group: &str| {
+        format!(
+            "id: reroute\nname: Reroute\nversion: {version}\ntriggers: [ {{ ticket_updated: {{ fields: [category] }} }} ]\n\
+             steps:\n  - id: route\n    plugin: routing\n    config: {{ rules: [], default_group: {group} }}\n"
+        )
+    };
+    engine.publish(&doc(1, "dba"), Format::Yaml, "test", PublishMode::Always).await.unwrap();
+    let number = store.create_incident(new_incident("Thing", None)).await.unwrap().incident.number;
+    settle(store).await;
+    let user = Actor { kind: ActorKind::User, user_id: None, name: "alice".into(), run_id: None };
+    let update = switchyard_store::IncidentUpdate { category: Some(Some("software".into())), ..Default::default() };
+    store.update_incident(number, update, &user).await.unwrap();
+    settle(store).await;
+    let runs = store.list_runs(&RunFilter { workflow_id: Some("reroute".into()), limit: 10, ..Default::default() }).await.unwrap();
+    assert_eq!(runs.len(), 1, "one run for the user's edit, none for the workflow's own");
+    assert_eq!(store.get_incident(number).await.unwrap().assignment_group.as_deref(), Some("dba"));
+
+    // A new version is used by new runs; the old one stays readable.
+    let err = engine.publish(&doc(1, "dba"), Format::Yaml, "test", PublishMode::Always).await.unwrap_err();
+    assert!(err.to_string().contains("version"), "{err}");
+    engine.publish(&doc(2, "network-ops"), Format::Yaml, "test", PublishMode::Always).await.unwrap();
+    let update = switchyard_store::IncidentUpdate { category: Some(Some("network".into())), ..Default::default() };
+    store.update_incident(number, update, &user).await.unwrap();
+    settle(store).await;
+    let runs = store.list_runs(&RunFilter { workflow_id: Some("reroute".into()), limit: 10, ..Default::default() }).await.unwrap();
+    assert_eq!(runs.iter().map(|r| r.workflow_version).collect::<Vec<_>>(), [2, 1]);
+    assert_eq!(store.workflow_version("reroute", 1).await.unwrap().version, 1);
+
+    // Cron: the same instant fires once, however often the scheduler looks.
+    let cron = "id: tick\nname: Tick\nversion: 1\ntriggers: [ { cron: { schedule: \"* * * * * *\", timezone: UTC } } ]\n\
+                steps:\n  - id: say\n    plugin: notification\n    config: { channel: email, rules: [ { name: t, on: [cron], recipients: [\"group:noc\"], subject: tick, body: tick } ] }\n";
+    engine.publish(cron, Format::Yaml, "test", PublishMode::Always).await.unwrap();
+    let t0 = Utc::now() + chrono::Duration::seconds(5);
+    switchyard_engine::schedule::fire_cron_at(&engine, t0).await.unwrap();
+    let t1 = t0 + chrono::Duration::seconds(3);
+    let first = switchyard_engine::schedule::fire_cron_at(&engine, t1).await.unwrap();
+    let again = switchyard_engine::schedule::fire_cron_at(&engine, t1).await.unwrap();
+    assert!(first >= 3, "three firings in three seconds, got {first}");
+    assert_eq!(again, 0, "no double firing");
+    engine.set_enabled("tick", false).await.unwrap();
+
+    // Dry-run: a draft routing everything to network-ops, against the
+    // recorded ticket now with network-ops... and a fresh one.
+    let other = store.create_incident(new_incident("Another", None)).await.unwrap().incident.number;
+    settle(store).await;
+    let draft = engine
+        .validate(
+            "id: draft\nname: Draft\nversion: 1\ntriggers: [ { ticket_created: {} } ]\nsteps:\n  - id: route\n    plugin: routing\n    config: { rules: [], default_group: desk-side }\n",
+            Format::Yaml,
+        )
+        .await
+        .unwrap();
+    let before = store.history(other, true).await.unwrap().len();
+    let report = engine.dry_run(DryRunRequest { document: draft, since: None, last: None, tickets: vec![other, IncidentNumber(number.0)] }).await.unwrap();
+    assert_eq!(report.tickets_examined, 2);
+    let first = &report.tickets[0];
+    assert!(first.triggered);
+    assert!(
+        first.differences.iter().any(|d| d == "would route to desk-side instead of nobody"),
+        "{:?}",
+        first.differences
+    );
+    let second = &report.tickets[1];
+    assert!(second.differences.iter().any(|d| d == "would route to desk-side instead of network-ops"), "{:?}", second.differences);
+    assert_eq!(store.history(other, true).await.unwrap().len(), before, "a dry-run applies nothing");
+    engine.shutdown();
+}
+
+switchyard_store::both_backends!(default_workflow, default_workflow_routes_assigns_and_notifies);
+switchyard_store::both_backends!(unknown_group, unknown_group_fails_the_step_and_leaves_the_ticket_alone);
+switchyard_store::both_backends!(versions_loops_cron_dry_run, versions_loops_cron_and_dry_run);

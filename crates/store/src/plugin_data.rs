@@ -1,0 +1,351 @@
+//! Plugin data: `kv` buckets, secrets, and agent load for the directory interface.
+//!
+//! - `kv` values live in `plugin_kv`, keyed by plugin, bucket and key, with
+//!   an optional expiry (micros). Expired rows read as absent and are
+//!   removed by [`Store::kv_purge_expired`]. Counters are decimal text, so a
+//!   plugin can `get` what it `increment`s.
+//! - Secrets live in `plugin_secrets`, set by administrators and read by the
+//!   plugin host after it checked the grant. Listing never returns values,
+//!   and nothing here logs them.
+//! - [`Store::group_agents`] answers the `directory` interface: a group's
+//!   active agents with their open incident counts.
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use sea_orm::sea_query::{Expr, ExprTrait, Func, LikeExpr, OnConflict, Query};
+use sea_orm::{ActiveModelTrait, ActiveValue::Set, ColumnTrait, Condition, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
+use switchyard_domain::cmdb::{CiClass, ConfigurationItem};
+use switchyard_domain::directory::Role;
+use switchyard_domain::incident::Status;
+use switchyard_domain::{DomainError, Violations};
+
+use crate::entity::{ci, group, group_member, incident, plugin_kv, plugin_secret, user};
+use crate::error::StoreError;
+use crate::store::Store;
+use crate::time;
+
+/// Longest plugin id (the `plugin` columns).
+const PLUGIN_MAX: usize = 64;
+/// Longest kv bucket name.
+const BUCKET_MAX: usize = 64;
+/// Longest kv key.
+const KEY_MAX: usize = 255;
+/// Longest secret name.
+const SECRET_NAME_MAX: usize = 128;
+/// Largest secret value, in bytes.
+const SECRET_VALUE_MAX: usize = 64 * 1024;
+
+/// A group member who can take work, with their current load.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AgentLoad {
+    /// Username.
+    pub username: String,
+    /// Display name.
+    pub display_name: String,
+    /// Email address.
+    pub email: Option<String>,
+    /// Whether the agent is on shift.
+    pub on_shift: bool,
+    /// Skills.
+    pub skills: Vec<String>,
+    /// Incidents assigned to the agent that are still open (new, assigned,
+    /// in progress or pending), in any group.
+    pub open_tickets: u64,
+}
+
+/// Checks the coordinates of a kv entry against the column sizes.
+fn check_kv(plugin: &str, bucket: &str, key: &str) -> Result<(), DomainError> {
+    let mut v = Violations::default();
+    for (field, value, max) in [("plugin", plugin, PLUGIN_MAX), ("bucket", bucket, BUCKET_MAX), ("key", key, KEY_MAX)] {
+        let len = value.chars().count();
+        v.check(len > max, field, "max_length", || format!("is {len} characters long; the limit is {max}"));
+    }
+    v.check(plugin.is_empty(), "plugin", "required", || "must not be empty".into());
+    v.finish()
+}
+
+/// Checks an identifier made of `[a-z0-9._-]`, 1 to `max` characters.
+fn check_name(v: &mut Violations, field: &str, value: &str, max: usize) {
+    v.check(value.is_empty() || value.len() > max, field, "length", || format!("must be 1 to {max} characters"));
+    let ok = value.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || matches!(b, b'.' | b'_' | b'-'));
+    v.check(!value.is_empty() && !ok, field, "pattern", || format!("`{value}` must use only a-z, 0-9, '.', '_' and '-'"));
+}
+
+fn check_secret_key(plugin: &str, name: &str) -> Result<(), DomainError> {
+    let mut v = Violations::default();
+    check_name(&mut v, "plugin", plugin, PLUGIN_MAX);
+    check_name(&mut v, "name", name, SECRET_NAME_MAX);
+    v.finish()
+}
+
+/// Microseconds of a TTL, saturating.
+fn ttl_micros(ttl: Duration) -> i64 {
+    i64::try_from(ttl.as_micros()).unwrap_or(i64::MAX)
+}
+
+/// Rows whose expiry has not passed at `now` (micros).
+fn live(now: i64) -> Condition {
+    Condition::any().add(plugin_kv::Column::ExpiresAt.is_null()).add(plugin_kv::Column::ExpiresAt.gt(now))
+}
+
+/// The statuses that count towards an agent's load.
+fn open_statuses() -> Vec<&'static str> {
+    Status::ALL.iter().filter(|s| s.is_open()).map(|s| s.as_str()).collect()
+}
+
+/// A CI row as the domain sees it (the same conversion as the CMDB
+/// repository's).
+fn ci_item(row: ci::Model) -> Result<ConfigurationItem, StoreError> {
+    Ok(ConfigurationItem {
+        id: row.id,
+        class: row.class.parse().map_err(|e| StoreError::corrupt("cis.class", e))?,
+        status: row.status.parse().map_err(|e| StoreError::corrupt("cis.status", e))?,
+        name: row.name,
+        owner_group_id: row.owner_group_id,
+        attributes: serde_json::from_str(&row.attributes).map_err(|e| StoreError::corrupt("cis.attributes", e))?,
+    })
+}
+
+impl Store {
+    /// CIs of a class and/or whose name contains `name_contains` ignoring
+    /// case (`%` and `_` match themselves), by id, at most `limit`: the
+    /// `cmdb.find` of the plugin interface, which matches the same on SQLite
+    /// and PostgreSQL.
+    pub async fn find_cis(
+        &self,
+        class: Option<CiClass>,
+        name_contains: Option<&str>,
+        limit: u64,
+    ) -> Result<Vec<ConfigurationItem>, StoreError> {
+        let mut q = ci::Entity::find().order_by_asc(ci::Column::Id).limit(limit);
+        if let Some(c) = class {
+            q = q.filter(ci::Column::Class.eq(c.as_str()));
+        }
+        if let Some(n) = name_contains.filter(|n| !n.is_empty()) {
+            let escaped = n.to_lowercase().replace('\\', "\\\\").replace('%', "\\%").replace('_', "\\_");
+            q = q.filter(Expr::expr(Func::lower(Expr::col(ci::Column::Name))).like(LikeExpr::new(format!("%{escaped}%")).escape('\\')));
+        }
+        q.all(&self.read).await?.into_iter().map(ci_item).collect()
+    }
+
+    /// A kv value; an expired value reads as absent.
+    pub async fn kv_get(&self, plugin: &str, bucket: &str, key: &str) -> Result<Option<Vec<u8>>, StoreError> {
+        check_kv(plugin, bucket, key)?;
+        let now = time::to_micros(time::now());
+        let row =
+            plugin_kv::Entity::find_by_id((plugin.to_owned(), bucket.to_owned(), key.to_owned())).filter(live(now)).one(&self.read).await?;
+        Ok(row.map(|r| r.value))
+    }
+
+    /// Writes a kv value (insert or replace), expiring after `ttl` if given.
+    pub async fn kv_set(&self, plugin: &str, bucket: &str, key: &str, value: Vec<u8>, ttl: Option<Duration>) -> Result<(), StoreError> {
+        check_kv(plugin, bucket, key)?;
+        let now = time::to_micros(time::now());
+        let row = plugin_kv::ActiveModel {
+            plugin: Set(plugin.to_owned()),
+            bucket: Set(bucket.to_owned()),
+            key: Set(key.to_owned()),
+            value: Set(value),
+            expires_at: Set(ttl.map(|t| now.saturating_add(ttl_micros(t)))),
+        };
+        let upsert = OnConflict::columns([plugin_kv::Column::Plugin, plugin_kv::Column::Bucket, plugin_kv::Column::Key])
+            .update_columns([plugin_kv::Column::Value, plugin_kv::Column::ExpiresAt])
+            .to_owned();
+        let txn = self.begin_write().await?;
+        plugin_kv::Entity::insert(row).on_conflict(upsert).exec_without_returning(&txn).await?;
+        txn.commit().await?;
+        Ok(())
+    }
+
+    /// Deletes a kv value; absent is not an error.
+    pub async fn kv_delete(&self, plugin: &str, bucket: &str, key: &str) -> Result<(), StoreError> {
+        check_kv(plugin, bucket, key)?;
+        let txn = self.begin_write().await?;
+        plugin_kv::Entity::delete_by_id((plugin.to_owned(), bucket.to_owned(), key.to_owned())).exec(&txn).await?;
+        txn.commit().await?;
+        Ok(())
+    }
+
+    /// Atomically adds `delta` to a decimal integer counter and returns the
+    /// new value. A missing or expired counter counts as 0 (and the result
+    /// does not expire); a live counter keeps its expiry.
+    ///
+    /// It runs in one write transaction: on SQLite `BEGIN IMMEDIATE` takes
+    /// the database write lock up front; on PostgreSQL the row is created if
+    /// missing (`ON CONFLICT DO NOTHING` waits for a concurrent creator) and
+    /// then locked with `SELECT ... FOR UPDATE`. So concurrent callers, in
+    /// this process or another, never lose an increment.
+    pub async fn kv_increment(&self, plugin: &str, bucket: &str, key: &str, delta: i64) -> Result<i64, StoreError> {
+        check_kv(plugin, bucket, key)?;
+        let id = (plugin.to_owned(), bucket.to_owned(), key.to_owned());
+        let txn = self.begin_write().await?;
+        let now = time::to_micros(time::now());
+        let seed = plugin_kv::ActiveModel {
+            plugin: Set(id.0.clone()),
+            bucket: Set(id.1.clone()),
+            key: Set(id.2.clone()),
+            value: Set(b"0".to_vec()),
+            expires_at: Set(None),
+        };
+        plugin_kv::Entity::insert(seed).on_conflict_do_nothing().exec_without_returning(&txn).await?;
+        let row = plugin_kv::Entity::find_by_id(id)
+            .lock_exclusive()
+            .one(&txn)
+            .await?
+            .ok_or_else(|| StoreError::corrupt("plugin_kv", format!("counter `{bucket}/{key}` vanished inside its transaction")))?;
+        let (current, expires_at) = if row.expires_at.is_some_and(|e| e <= now) {
+            (0, None)
+        } else {
+            let current = std::str::from_utf8(&row.value)
+                .ok()
+                .and_then(|s| s.trim().parse::<i64>().ok())
+                .ok_or_else(|| DomainError::invalid("value", "integer", format!("kv `{bucket}/{key}` does not hold a decimal integer")))?;
+            (current, row.expires_at)
+        };
+        let next = current.checked_add(delta).ok_or_else(|| {
+            DomainError::invalid("delta", "overflow", format!("adding {delta} to kv `{bucket}/{key}` ({current}) would overflow"))
+        })?;
+        let mut row: plugin_kv::ActiveModel = row.into();
+        row.value = Set(next.to_string().into_bytes());
+        row.expires_at = Set(expires_at);
+        row.update(&txn).await?;
+        txn.commit().await?;
+        Ok(next)
+    }
+
+    /// Deletes every kv value expired at `now`; returns how many.
+    pub async fn kv_purge_expired(&self, now: DateTime<Utc>) -> Result<u64, StoreError> {
+        let txn = self.begin_write().await?;
+        let res = plugin_kv::Entity::delete_many().filter(plugin_kv::Column::ExpiresAt.lte(time::to_micros(now))).exec(&txn).await?;
+        txn.commit().await?;
+        Ok(res.rows_affected)
+    }
+
+    /// Sets (creates or replaces) a plugin's secret. Plugin and name are
+    /// `[a-z0-9._-]`, at most 64 and 128 characters.
+    pub async fn set_secret(&self, plugin: &str, name: &str, value: &str) -> Result<(), StoreError> {
+        let mut v = Violations::default();
+        v.absorb(check_secret_key(plugin, name));
+        v.check(value.len() > SECRET_VALUE_MAX, "value", "max_length", || format!("must be at most {SECRET_VALUE_MAX} bytes"));
+        v.finish()?;
+        let row = plugin_secret::ActiveModel {
+            plugin: Set(plugin.to_owned()),
+            name: Set(name.to_owned()),
+            value: Set(value.to_owned()),
+            updated_at: Set(time::to_micros(time::now())),
+        };
+        let upsert = OnConflict::columns([plugin_secret::Column::Plugin, plugin_secret::Column::Name])
+            .update_columns([plugin_secret::Column::Value, plugin_secret::Column::UpdatedAt])
+            .to_owned();
+        let txn = self.begin_write().await?;
+        plugin_secret::Entity::insert(row).on_conflict(upsert).exec_without_returning(&txn).await?;
+        txn.commit().await?;
+        Ok(())
+    }
+
+    /// Deletes a plugin's secret; `false` when there was none.
+    pub async fn delete_secret(&self, plugin: &str, name: &str) -> Result<bool, StoreError> {
+        check_secret_key(plugin, name)?;
+        let txn = self.begin_write().await?;
+        let res = plugin_secret::Entity::delete_by_id((plugin.to_owned(), name.to_owned())).exec(&txn).await?;
+        txn.commit().await?;
+        Ok(res.rows_affected > 0)
+    }
+
+    /// A plugin's secret value. The caller checks grants and must not log it.
+    pub async fn secret(&self, plugin: &str, name: &str) -> Result<Option<String>, StoreError> {
+        check_secret_key(plugin, name)?;
+        let row = plugin_secret::Entity::find_by_id((plugin.to_owned(), name.to_owned())).one(&self.read).await?;
+        Ok(row.map(|r| r.value))
+    }
+
+    /// `(plugin, name, updated_at)` of every secret, or of one plugin's,
+    /// ordered by plugin then name. Values are never read.
+    pub async fn list_secret_names(&self, plugin: Option<&str>) -> Result<Vec<(String, String, DateTime<Utc>)>, StoreError> {
+        let mut q = plugin_secret::Entity::find()
+            .select_only()
+            .columns([plugin_secret::Column::Plugin, plugin_secret::Column::Name, plugin_secret::Column::UpdatedAt])
+            .order_by_asc(plugin_secret::Column::Plugin)
+            .order_by_asc(plugin_secret::Column::Name);
+        if let Some(p) = plugin {
+            q = q.filter(plugin_secret::Column::Plugin.eq(p));
+        }
+        let rows: Vec<(String, String, i64)> = q.into_tuple().all(&self.read).await?;
+        Ok(rows.into_iter().map(|(p, n, at)| (p, n, time::from_micros(at))).collect())
+    }
+
+    /// The active agents (role agent or admin) of a group, by username, each
+    /// with the number of open incidents assigned to them; `None` when the
+    /// group does not exist. Three queries whatever the group's size: the
+    /// group, its agents, and one grouped count of their open incidents.
+    pub async fn group_agents(&self, group_name: &str) -> Result<Option<Vec<AgentLoad>>, StoreError> {
+        let Some(g) = group::Entity::find().filter(group::Column::Name.eq(group_name)).one(&self.read).await? else {
+            return Ok(None);
+        };
+        let agent_roles: Vec<&str> = Role::ALL.iter().filter(|r| r.is_agent()).map(|r| r.as_str()).collect();
+        let members = Query::select()
+            .column(group_member::Column::UserId)
+            .from(group_member::Entity)
+            .and_where(Expr::col(group_member::Column::GroupId).eq(g.id))
+            .to_owned();
+        let users = user::Entity::find()
+            .filter(user::Column::Id.in_subquery(members))
+            .filter(user::Column::Active.eq(true))
+            .filter(user::Column::Role.is_in(agent_roles))
+            .order_by_asc(user::Column::Username)
+            .all(&self.read)
+            .await?;
+        let mut load: HashMap<i64, i64> = HashMap::new();
+        if !users.is_empty() {
+            let ids: Vec<i64> = users.iter().map(|u| u.id).collect();
+            let counts: Vec<(Option<i64>, i64)> = incident::Entity::find()
+                .select_only()
+                .column(incident::Column::AssigneeId)
+                .column_as(Expr::col(incident::Column::Id).count(), "open")
+                .filter(incident::Column::AssigneeId.is_in(ids))
+                .filter(incident::Column::Status.is_in(open_statuses()))
+                .group_by(incident::Column::AssigneeId)
+                .into_tuple()
+                .all(&self.read)
+                .await?;
+            load.extend(counts.into_iter().filter_map(|(id, n)| id.map(|id| (id, n))));
+        }
+        users
+            .into_iter()
+            .map(|u| {
+                let open_tickets = load.get(&u.id).copied().and_then(|n| u64::try_from(n).ok()).unwrap_or(0);
+                let skills = serde_json::from_str(&u.skills).map_err(|e| StoreError::corrupt("users.skills", e))?;
+                Ok(AgentLoad {
+                    username: u.username,
+                    display_name: u.display_name,
+                    email: u.email,
+                    on_shift: u.on_shift,
+                    skills,
+                    open_tickets,
+                })
+            })
+            .collect::<Result<Vec<_>, StoreError>>()
+            .map(Some)
+    }
+
+    /// Names of groups by id, in bulk (ids that do not exist are left out).
+    pub async fn group_names(&self, ids: &[i64]) -> Result<HashMap<i64, String>, StoreError> {
+        let mut ids = ids.to_vec();
+        ids.sort_unstable();
+        ids.dedup();
+        let mut names = HashMap::with_capacity(ids.len());
+        for chunk in ids.chunks(500) {
+            let rows: Vec<(i64, String)> = group::Entity::find()
+                .select_only()
+                .columns([group::Column::Id, group::Column::Name])
+                .filter(group::Column::Id.is_in(chunk.to_vec()))
+                .into_tuple()
+                .all(&self.read)
+                .await?;
+            names.extend(rows);
+        }
+        Ok(names)
+    }
+}
