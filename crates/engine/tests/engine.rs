@@ -27,7 +27,10 @@ fn plugins_dir() -> PathBuf {
 }
 
 async fn start(store: &Store, node: &str) -> Engine {
-    let host = PluginHost::new(HostConfig::default(), switchyard_engine::services::host_services(store.clone())).unwrap();
+    // Compiled components are cached by content and engine hash, so tests
+    // can share one cache and compile each plugin once.
+    let config = HostConfig { cache_dir: Some(std::env::temp_dir().join("switchyard-test-plugin-cache")), ..HostConfig::default() };
+    let host = PluginHost::new(config, switchyard_engine::services::host_services(store.clone())).unwrap();
     let registry = Arc::new(Registry::new());
     switchyard_engine::catalog::install_directory(&host, &registry, &plugins_dir()).unwrap();
     let config = EngineConfig { node: node.into(), poll: Duration::from_millis(50), ..EngineConfig::default() };
@@ -118,8 +121,14 @@ async fn default_workflow_routes_assigns_and_notifies(db: TestDatabase) {
     settle(store).await;
     for (number, (title, _, group, assignee)) in numbers.iter().zip(cases) {
         let record = store.get_incident(*number).await.unwrap();
-        assert_eq!(record.assignment_group.as_deref(), Some(group), "{title}");
-        assert_eq!(record.assignee.as_deref(), assignee, "{title}");
+        let runs = store.list_runs(&RunFilter { incident_id: Some(number.0), limit: 10, ..Default::default() }).await.unwrap();
+        let steps = match runs.first() {
+            Some(r) => store.run_steps(r.id).await.unwrap(),
+            None => vec![],
+        };
+        let trace = format!("{title}: runs {runs:?} steps {steps:#?}");
+        assert_eq!(record.assignment_group.as_deref(), Some(group), "{trace}");
+        assert_eq!(record.assignee.as_deref(), assignee, "{trace}");
         let history = store.history(*number, true).await.unwrap();
         let routed = history.iter().find(|e| e.field.as_deref() == Some("assignment_group")).expect("routing event");
         assert_eq!(routed.actor.kind, ActorKind::Workflow);

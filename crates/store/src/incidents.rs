@@ -806,6 +806,20 @@ impl Store {
             None => None,
         };
         let effective_group = group_id.unwrap_or(current.assignment_group_id);
+        // An assignee alone joins the incident's current group: load that
+        // membership too (the bulk load only covers groups named here).
+        let mut refs = refs;
+        if let (Some(Some(name)), None, Some(g)) = (&update.assignee, &update.assignment_group, current.assignment_group_id)
+            && let Some(u) = refs.users.get(name)
+            && group_member::Entity::find()
+                .filter(group_member::Column::GroupId.eq(g))
+                .filter(group_member::Column::UserId.eq(u.id))
+                .one(txn)
+                .await?
+                .is_some()
+        {
+            refs.members.insert((g, u.id));
+        }
         let assignee_id = match &update.assignee {
             Some(Some(a)) => Some(Some(refs.assignee(a, effective_group)?)),
             Some(None) => Some(None),

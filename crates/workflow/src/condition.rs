@@ -24,6 +24,8 @@ use std::collections::HashMap;
 use std::fmt;
 use std::sync::{Arc, OnceLock};
 
+use cel::common::types::{CelBool, CelDouble, CelInt, CelList, CelMap, CelMapKey, CelNull, CelString, CelUInt};
+use cel::common::value::Val;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use serde_json::Value;
 
@@ -143,20 +145,8 @@ pub enum Op {
 
 impl Op {
     /// Every operator.
-    pub const ALL: &'static [Op] = &[
-        Op::Eq,
-        Op::Ne,
-        Op::In,
-        Op::NotIn,
-        Op::Lt,
-        Op::Lte,
-        Op::Gt,
-        Op::Gte,
-        Op::Contains,
-        Op::StartsWith,
-        Op::Exists,
-        Op::NotExists,
-    ];
+    pub const ALL: &'static [Op] =
+        &[Op::Eq, Op::Ne, Op::In, Op::NotIn, Op::Lt, Op::Lte, Op::Gt, Op::Gte, Op::Contains, Op::StartsWith, Op::Exists, Op::NotExists];
 
     /// The name used in documents.
     pub fn as_str(self) -> &'static str {
@@ -217,6 +207,19 @@ impl CelExpression {
             let first = text.lines().next().unwrap_or_default().trim();
             first.strip_prefix("ERROR: <input>:").map_or_else(|| first.to_owned(), |rest| format!("at {rest}"))
         })?;
+        // The only free variable is `ticket`; anything else is a typo that
+        // would fail on every evaluation. Macro variables (`exists(w, ...)`)
+        // are bound where they are written as `(w,` or `, w,`.
+        let compact: String = source.chars().filter(|c| !c.is_whitespace()).collect();
+        let references = program.references();
+        let unknown: Vec<&str> = references
+            .variables()
+            .into_iter()
+            .filter(|v| *v != "ticket" && !compact.contains(&format!("({v},")) && !compact.contains(&format!(",{v},")))
+            .collect();
+        if !unknown.is_empty() {
+            return Err(format!("unknown variable `{}`: an expression sees only `ticket`", unknown.join("`, `")));
+        }
         Ok(Self { source: source.to_owned(), program: Arc::new(program) })
     }
 
@@ -225,10 +228,8 @@ impl CelExpression {
         &self.source
     }
 
-    fn evaluate(&self, ticket: &cel::Value) -> Result<bool, String> {
-        let mut context = cel::Context::with_env(Arc::clone(cel_env()));
-        context.add_variable_from_value("ticket", ticket.clone());
-        match self.program.execute(&context) {
+    fn evaluate(&self, context: &cel::Context<'_, '_>) -> Result<bool, String> {
+        match self.program.execute(context) {
             Ok(cel::Value::Bool(b)) => Ok(b),
             Ok(other) => Err(format!("expression `{}` returned {}, not a bool", self.source, other.type_of())),
             Err(e) => Err(format!("expression `{}` failed: {e}", self.source)),
@@ -261,16 +262,21 @@ impl<'de> Deserialize<'de> for CelExpression {
     }
 }
 
-/// The ticket as CEL sees it, built at most once per evaluation.
+/// The ticket, and the CEL context holding it, built at most once per
+/// evaluation and only when an expression needs it.
 struct Scope<'a> {
     ticket: &'a serde_json::Map<String, Value>,
-    cel: Option<cel::Value>,
+    cel: Option<cel::Context<'a, 'a>>,
 }
 
-impl Scope<'_> {
-    fn cel_ticket(&mut self) -> &cel::Value {
+impl<'a> Scope<'a> {
+    fn cel_context(&mut self) -> &cel::Context<'a, 'a> {
         let ticket = self.ticket;
-        self.cel.get_or_insert_with(|| ticket_to_cel(ticket))
+        self.cel.get_or_insert_with(|| {
+            let mut context = cel::Context::with_env(Arc::clone(cel_env()));
+            context.add_variable_as_val("ticket", ticket_to_cel(ticket));
+            context
+        })
     }
 }
 
@@ -319,7 +325,7 @@ impl Condition {
         match self {
             Condition::Field(test) => test.eval(scope.ticket),
             Condition::Group(group) => group.eval(scope),
-            Condition::Expr(e) => e.expr.evaluate(scope.cel_ticket()),
+            Condition::Expr(e) => e.expr.evaluate(scope.cel_context()),
         }
     }
 }
@@ -404,9 +410,7 @@ pub fn json_eq(a: &Value, b: &Value) -> bool {
     match (a, b) {
         (Value::Number(x), Value::Number(y)) => number_cmp(x, y) == Some(Ordering::Equal),
         (Value::Array(x), Value::Array(y)) => x.len() == y.len() && x.iter().zip(y).all(|(p, q)| json_eq(p, q)),
-        (Value::Object(x), Value::Object(y)) => {
-            x.len() == y.len() && x.iter().all(|(k, v)| y.get(k).is_some_and(|w| json_eq(v, w)))
-        }
+        (Value::Object(x), Value::Object(y)) => x.len() == y.len() && x.iter().all(|(k, v)| y.get(k).is_some_and(|w| json_eq(v, w))),
         _ => a == b,
     }
 }
@@ -419,37 +423,41 @@ fn ordering(a: &Value, b: &Value) -> Option<Ordering> {
     }
 }
 
-fn json_to_cel(value: &Value) -> cel::Value {
+/// The JSON value as a CEL value, borrowing its strings.
+fn json_to_cel(value: &Value) -> Box<dyn Val + '_> {
     match value {
-        Value::Null => cel::Value::Null,
-        Value::Bool(b) => cel::Value::Bool(*b),
+        Value::Null => Box::new(CelNull),
+        Value::Bool(b) => Box::new(CelBool::from(*b)),
         Value::Number(n) => match (n.as_i64(), n.as_u64()) {
-            (Some(i), _) => cel::Value::Int(i),
-            (None, Some(u)) => cel::Value::UInt(u),
-            _ => cel::Value::Float(n.as_f64().unwrap_or(f64::NAN)),
+            (Some(i), _) => Box::new(CelInt::from(i)),
+            (None, Some(u)) => Box::new(CelUInt::from(u)),
+            _ => Box::new(CelDouble::from(n.as_f64().unwrap_or(f64::NAN))),
         },
-        Value::String(s) => cel::Value::String(Arc::new(s.clone())),
-        Value::Array(items) => cel::Value::List(Arc::new(items.iter().map(json_to_cel).collect())),
-        Value::Object(map) => object_to_cel(map.iter().map(|(k, v)| (k.clone(), json_to_cel(v))).collect()),
+        Value::String(s) => Box::new(CelString::from(s.as_str())),
+        Value::Array(items) => Box::new(CelList::from(items.iter().map(json_to_cel).collect::<Vec<_>>())),
+        Value::Object(map) => Box::new(CelMap::from(object_entries(map).collect::<HashMap<_, _>>())),
     }
 }
 
-fn object_to_cel(map: HashMap<String, cel::Value>) -> cel::Value {
-    cel::Value::Map(map.into())
+fn object_entries(map: &serde_json::Map<String, Value>) -> impl Iterator<Item = (CelMapKey<'_>, Box<dyn Val + '_>)> + '_ {
+    map.iter().map(|(k, v)| (CelMapKey::from(k.as_str()), json_to_cel(v)))
 }
 
-fn ticket_to_cel(ticket: &serde_json::Map<String, Value>) -> cel::Value {
-    let mut map: HashMap<String, cel::Value> = ticket.iter().map(|(k, v)| (k.clone(), json_to_cel(v))).collect();
+/// The ticket as CEL sees it: every standard field present (`null` when
+/// missing) and `custom_fields` an object.
+fn ticket_to_cel(ticket: &serde_json::Map<String, Value>) -> Box<dyn Val + '_> {
+    let mut map: HashMap<CelMapKey<'_>, Box<dyn Val + '_>> = HashMap::with_capacity(TICKET_FIELDS.len() + ticket.len() + 1);
     for field in TICKET_FIELDS {
-        map.entry((*field).to_owned()).or_insert(cel::Value::Null);
+        map.insert(CelMapKey::from(*field), Box::new(CelNull));
     }
-    match map.get("custom_fields") {
-        Some(cel::Value::Map(_)) => {}
-        _ => {
-            map.insert("custom_fields".to_owned(), object_to_cel(HashMap::new()));
+    map.insert(CelMapKey::from("custom_fields"), Box::new(CelMap::from(HashMap::new())));
+    for (key, value) in ticket {
+        if key == "custom_fields" && !value.is_object() {
+            continue;
         }
+        map.insert(CelMapKey::from(key.as_str()), json_to_cel(value));
     }
-    object_to_cel(map)
+    Box::new(CelMap::from(map))
 }
 
 #[cfg(test)]
@@ -480,6 +488,16 @@ mod tests {
     fn cel_integers_compare_with_literals() {
         let g = group(json!({"all": [{"expr": "ticket.impact == 1 && ticket.priority < 3"}]}));
         assert_eq!(g.evaluate(&json!({"impact": 1, "priority": 2})), Ok(true));
+    }
+
+    #[test]
+    fn cel_variables_other_than_ticket_are_refused() {
+        assert!(CelExpression::compile("tickt.impact == 1").unwrap_err().contains("`tickt`"));
+        assert!(CelExpression::compile("ticket.watchers.exists(w, w == 'a')").is_ok());
+        assert!(CelExpression::compile("ticket.custom_fields.all(k, v, v != null)").is_ok());
+        assert!(CelExpression::compile("[1, 2].map(x, x * 2).size() > 0 && ticket.impact == 1").is_ok());
+        assert!(CelExpression::compile("ticket.impact == (1").unwrap_err().starts_with("at 1:"));
+        assert!(CelExpression::compile("  ").is_err());
     }
 
     #[test]

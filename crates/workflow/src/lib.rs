@@ -21,8 +21,7 @@ pub use condition::{CelExpression, Condition, ConditionGroup, ExprCondition, Fie
 pub use document::{OnFailure, RetryPolicy, Step, WorkflowDocument};
 pub use run::{Command, FailureKind, MAX_STEPS_PER_RUN, RunState, RunStatus, StepOutcome, advance, start};
 pub use trigger::{
-    ChannelTrigger, CronSpec, CronTrigger, NoOptions, SlaTarget, SlaTrigger, TicketQuery, Trigger, TriggerEvent,
-    UpdateTrigger,
+    ChannelTrigger, CronSpec, CronTrigger, NoOptions, SlaTarget, SlaTrigger, TicketQuery, Trigger, TriggerEvent, UpdateTrigger,
 };
 pub use validate::{CatalogProblem, Format, PluginCatalog, Problem, Problems, parse, parse_and_validate, validate};
 

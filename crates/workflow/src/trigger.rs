@@ -173,7 +173,8 @@ fn default_timezone() -> String {
 #[serde(try_from = "CronSpec", into = "CronSpec")]
 pub struct CronTrigger {
     spec: CronSpec,
-    schedule: cron::Schedule,
+    // Boxed: a parsed schedule is large, and every trigger is sized like the largest kind.
+    schedule: Box<cron::Schedule>,
     timezone: Tz,
 }
 
@@ -187,7 +188,7 @@ impl TryFrom<CronSpec> for CronTrigger {
     type Error = String;
 
     fn try_from(spec: CronSpec) -> Result<Self, String> {
-        let schedule = parse_schedule(&spec.schedule)?;
+        let schedule = Box::new(parse_schedule(&spec.schedule)?);
         let timezone = parse_timezone(&spec.timezone)?;
         Ok(Self { spec, schedule, timezone })
     }
@@ -218,7 +219,14 @@ pub fn parse_schedule(expression: &str) -> Result<cron::Schedule, String> {
     let weekdays = unix_weekdays(fields[5]).map_err(|e| format!("`{expression}`: {e}"))?;
     let mut normalized: Vec<String> = fields.iter().map(|f| (*f).to_owned()).collect();
     normalized[5] = weekdays;
-    cron::Schedule::from_str(&normalized.join(" ")).map_err(|e| format!("`{expression}` is not a valid cron expression: {e}"))
+    cron::Schedule::from_str(&normalized.join(" ")).map_err(|e| {
+        // The crate's message ends with its finding, after a drawing of the
+        // (normalized) expression.
+        let text = e.to_string();
+        let finding = text.lines().map(str::trim).rfind(|l| !l.is_empty() && !l.starts_with('^')).unwrap_or_default();
+        let finding = finding.rsplit_once('^').map_or(finding, |(_, f)| f.trim());
+        format!("`{expression}` is not a valid cron expression: {finding}")
+    })
 }
 
 /// Rewrites Unix day-of-week numbers (0 or 7 = Sunday) into the `cron`
@@ -293,12 +301,7 @@ impl CronTrigger {
 
     /// The firings in `(from_exclusive, to_inclusive]`, oldest first, at most
     /// `max` of them.
-    pub fn due_between(
-        &self,
-        from_exclusive: DateTime<Utc>,
-        to_inclusive: DateTime<Utc>,
-        max: usize,
-    ) -> Vec<DateTime<Utc>> {
+    pub fn due_between(&self, from_exclusive: DateTime<Utc>, to_inclusive: DateTime<Utc>, max: usize) -> Vec<DateTime<Utc>> {
         if to_inclusive <= from_exclusive {
             return Vec::new();
         }

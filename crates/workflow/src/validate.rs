@@ -146,11 +146,7 @@ pub fn validate(doc: &WorkflowDocument, catalog: &dyn PluginCatalog) -> Result<(
 }
 
 /// [`parse`], then the catalog checks of [`validate`], with lines.
-pub fn parse_and_validate(
-    text: &str,
-    format: Format,
-    catalog: &dyn PluginCatalog,
-) -> Result<WorkflowDocument, Problems> {
+pub fn parse_and_validate(text: &str, format: Format, catalog: &dyn PluginCatalog) -> Result<WorkflowDocument, Problems> {
     let (parsed, lines) = parse_with_lines(text, format);
     let doc = parsed?;
     let mut problems = catalog_problems(&doc, catalog);
@@ -191,6 +187,8 @@ fn parse_with_lines(text: &str, format: Format) -> (Result<WorkflowDocument, Pro
             }
         },
     };
+    let mut value = value;
+    integral_floats_to_integers(&mut value);
     problems.extend(structural_problems(&value));
     if problems.is_empty() {
         match serde_json::from_value::<WorkflowDocument>(value) {
@@ -206,6 +204,21 @@ fn parse_with_lines(text: &str, format: Format) -> (Result<WorkflowDocument, Pro
     // Document order; problems without a line last.
     problems.sort_by_key(|p| p.line.unwrap_or(usize::MAX));
     (Err(Problems(problems)), lines)
+}
+
+/// JSON Schema counts `3.0` as an integer; so do we, so that the serde
+/// types accept what the schema does.
+fn integral_floats_to_integers(value: &mut Value) {
+    match value {
+        Value::Number(n) => {
+            if let Some(f) = n.as_f64().filter(|f| n.is_f64() && f.fract() == 0.0 && f.abs() < 9.0e15) {
+                *n = serde_json::Number::from(f as i64);
+            }
+        }
+        Value::Array(items) => items.iter_mut().for_each(integral_floats_to_integers),
+        Value::Object(map) => map.values_mut().for_each(integral_floats_to_integers),
+        _ => {}
+    }
 }
 
 fn json_syntax_problem(e: &serde_json::Error) -> Problem {
@@ -245,9 +258,7 @@ fn structural_problems(value: &Value) -> Vec<Problem> {
 
 fn validator() -> &'static jsonschema::Validator {
     static VALIDATOR: OnceLock<jsonschema::Validator> = OnceLock::new();
-    VALIDATOR.get_or_init(|| {
-        jsonschema::draft202012::new(&crate::workflow_schema()).expect("the workflow schema is a valid JSON Schema")
-    })
+    VALIDATOR.get_or_init(|| jsonschema::draft202012::new(&crate::workflow_schema()).expect("the workflow schema is a valid JSON Schema"))
 }
 
 fn schema_problems(value: &Value) -> Vec<Problem> {
@@ -350,11 +361,15 @@ fn convert_error(error: &ValidationError<'_>, root: &Value, out: &mut Vec<Proble
             push(child_key(&path, name), "required", format!("`{name}` is required"));
         }
         ValidationErrorKind::Type { kind } => {
+            let article = |t: jsonschema::JsonType| match t.to_string().as_str() {
+                "array" => "a list".to_owned(),
+                "null" => "null".to_owned(),
+                name @ ("object" | "integer") => format!("an {name}"),
+                name => format!("a {name}"),
+            };
             let expected = match kind {
-                jsonschema::error::TypeKind::Single(t) => t.to_string(),
-                jsonschema::error::TypeKind::Multiple(set) => {
-                    set.iter().map(|t| t.to_string()).collect::<Vec<_>>().join(" or ")
-                }
+                jsonschema::error::TypeKind::Single(t) => article(*t),
+                jsonschema::error::TypeKind::Multiple(set) => set.iter().map(article).collect::<Vec<_>>().join(" or "),
             };
             push(path, "type", format!("expected {expected}, found {}", type_name(instance)));
         }
@@ -418,9 +433,7 @@ fn convert_error(error: &ValidationError<'_>, root: &Value, out: &mut Vec<Proble
             // deeper), else the branch with the fewest errors if it is the
             // only one; otherwise describe the allowed shapes.
             let depth = error.instance_path().as_str().len();
-            let deeper = |branch: &Vec<ValidationError<'static>>| {
-                branch.iter().all(|e| e.instance_path().as_str().len() > depth)
-            };
+            let deeper = |branch: &Vec<ValidationError<'static>>| branch.iter().all(|e| e.instance_path().as_str().len() > depth);
             let shaped: Vec<_> = context.iter().filter(|b| !b.is_empty() && deeper(b)).collect();
             let fewest = context.iter().map(Vec::len).min().unwrap_or(0);
             let smallest: Vec<_> = context.iter().filter(|b| b.len() == fewest).collect();
@@ -503,11 +516,7 @@ fn check_trigger(trigger: &Value, path: &str, out: &mut Vec<Problem>) {
 }
 
 fn unknown_field(path: String, name: &str) -> Problem {
-    Problem::new(
-        path,
-        "field",
-        format!("unknown ticket field `{name}`; use custom_fields.<name> or one of: {}", TICKET_FIELDS.join(", ")),
-    )
+    Problem::new(path, "field", format!("unknown ticket field `{name}`; use custom_fields.<name> or one of: {}", TICKET_FIELDS.join(", ")))
 }
 
 fn check_group(group: &Value, path: &str, out: &mut Vec<Problem>) {
@@ -532,14 +541,10 @@ fn check_condition(condition: &Value, path: &str, out: &mut Vec<Problem>) {
         let value = map.get("value");
         let value_path = child_key(path, "value");
         match value {
-            Some(_) if op.is_unary() => out.push(Problem::new(
-                value_path,
-                "not_allowed",
-                "`value` is not allowed with `exists` and `not_exists`",
-            )),
-            None if !op.is_unary() => {
-                out.push(Problem::new(value_path, "required", format!("`{}` needs a `value`", op.as_str())))
+            Some(_) if op.is_unary() => {
+                out.push(Problem::new(value_path, "not_allowed", "`value` is not allowed with `exists` and `not_exists`"))
             }
+            None if !op.is_unary() => out.push(Problem::new(value_path, "required", format!("`{}` needs a `value`", op.as_str()))),
             Some(v) if op.takes_list() && !v.is_array() => {
                 out.push(Problem::new(value_path, "type", format!("`{}` needs a list value", op.as_str())))
             }
@@ -563,11 +568,7 @@ fn check_steps(steps: &[Value], out: &mut Vec<Problem>) {
             && let Some(first) = first_index(id)
             && first < i
         {
-            out.push(Problem::new(
-                format!("{path}.id"),
-                "unique",
-                format!("duplicate step id `{id}`, already used by steps[{first}]"),
-            ));
+            out.push(Problem::new(format!("{path}.id"), "unique", format!("duplicate step id `{id}`, already used by steps[{first}]")));
         }
         if let Some(Value::String(requirement)) = step.get("version")
             && let Err(e) = VersionReq::parse(requirement)
@@ -605,11 +606,9 @@ fn catalog_problems(doc: &WorkflowDocument, catalog: &dyn PluginCatalog) -> Vec<
         let path = child_index("steps", i);
         match catalog.check_step(&step.plugin, &step.version, &step.config) {
             Ok(()) => {}
-            Err(CatalogProblem::UnknownPlugin) => problems.push(Problem::new(
-                format!("{path}.plugin"),
-                "plugin",
-                format!("no plugin `{}` is installed", step.plugin),
-            )),
+            Err(CatalogProblem::UnknownPlugin) => {
+                problems.push(Problem::new(format!("{path}.plugin"), "plugin", format!("no plugin `{}` is installed", step.plugin)))
+            }
             Err(CatalogProblem::NoMatchingVersion { available }) => {
                 let available: Vec<String> = available.iter().map(Version::to_string).collect();
                 problems.push(Problem::new(
@@ -623,11 +622,9 @@ fn catalog_problems(doc: &WorkflowDocument, catalog: &dyn PluginCatalog) -> Vec<
                     ),
                 ));
             }
-            Err(CatalogProblem::Config(errors)) if errors.is_empty() => problems.push(Problem::new(
-                format!("{path}.config"),
-                "config",
-                format!("the config is not valid for `{}`", step.plugin),
-            )),
+            Err(CatalogProblem::Config(errors)) if errors.is_empty() => {
+                problems.push(Problem::new(format!("{path}.config"), "config", format!("the config is not valid for `{}`", step.plugin)))
+            }
             Err(CatalogProblem::Config(errors)) => {
                 for (inner, message) in errors {
                     problems.push(Problem::new(config_path(&format!("{path}.config"), &inner), "config", message));

@@ -250,18 +250,10 @@ fn plain(text: &str) -> Value {
 
 /// Reads the first document of a YAML text.
 pub(crate) fn load(text: &str) -> Result<Loaded, YamlError> {
-    let mut builder = Builder {
-        stack: Vec::new(),
-        root: None,
-        anchors: HashMap::new(),
-        lines: LineMap::default(),
-        duplicates: Vec::new(),
-        error: None,
-    };
+    let mut builder =
+        Builder { stack: Vec::new(), root: None, anchors: HashMap::new(), lines: LineMap::default(), duplicates: Vec::new(), error: None };
     let mut parser = Parser::new_from_str(text);
-    parser
-        .load(&mut builder, false)
-        .map_err(|e| YamlError { line: e.marker().line(), message: e.info().to_owned() })?;
+    parser.load(&mut builder, false).map_err(|e| YamlError { line: e.marker().line(), message: e.info().to_owned() })?;
     if let Some(error) = builder.error {
         return Err(error);
     }

@@ -4,9 +4,7 @@ mod common;
 
 use common::{FakeCatalog, example, example_documents};
 use serde_json::json;
-use switchyard_workflow::{
-    Condition, Format, OnFailure, Trigger, TriggerEvent, parse, parse_and_validate, validate,
-};
+use switchyard_workflow::{Condition, Format, OnFailure, Trigger, TriggerEvent, parse, parse_and_validate, validate};
 
 #[test]
 fn default_incident_parses() {
@@ -105,8 +103,7 @@ steps:
     config: { strategy: dice }
 ";
     let problems = parse_and_validate(text, Format::Yaml, &FakeCatalog::new()).unwrap_err();
-    let found: Vec<(&str, &str, Option<usize>)> =
-        problems.0.iter().map(|p| (p.path.as_str(), p.rule.as_str(), p.line)).collect();
+    let found: Vec<(&str, &str, Option<usize>)> = problems.0.iter().map(|p| (p.path.as_str(), p.rule.as_str(), p.line)).collect();
     assert_eq!(
         found,
         [

@@ -31,13 +31,15 @@ type Case = (&'static str, String, Vec<(&'static str, &'static str, Option<usize
 
 fn yaml_cases() -> Vec<Case> {
     let steps = |body: &str| format!("id: wf\nname: W\nversion: 1\ntriggers:\n  - ticket_created: {{}}\nsteps:\n{body}");
-    let trigger = |body: &str| {
-        format!("id: wf\nname: W\nversion: 1\ntriggers:\n  - {body}\nsteps:\n  - id: a\n    plugin: routing\n")
-    };
+    let trigger = |body: &str| format!("id: wf\nname: W\nversion: 1\ntriggers:\n  - {body}\nsteps:\n  - id: a\n    plugin: routing\n");
     vec![
         // Unknown keys at several depths.
         ("unknown top-level key", with("colour: red\n"), vec![("colour", "unknown_field", Some(9))]),
-        ("unknown step key", steps("  - id: a\n    plugin: routing\n    retries: 3\n"), vec![("steps[0].retries", "unknown_field", Some(9))]),
+        (
+            "unknown step key",
+            steps("  - id: a\n    plugin: routing\n    retries: 3\n"),
+            vec![("steps[0].retries", "unknown_field", Some(9))],
+        ),
         (
             "unknown retry key",
             steps("  - id: a\n    plugin: routing\n    retry: { max_attempts: 2, jitter: true }\n"),
@@ -49,7 +51,11 @@ fn yaml_cases() -> Vec<Case> {
             trigger("cron: { schedule: \"0 * * * * *\", every: hour }"),
             vec![("triggers[0].cron.every", "unknown_field", Some(5))],
         ),
-        ("options on a trigger without options", trigger("ticket_created: { fields: [status] }"), vec![("triggers[0].ticket_created.fields", "unknown_field", Some(5))]),
+        (
+            "options on a trigger without options",
+            trigger("ticket_created: { fields: [status] }"),
+            vec![("triggers[0].ticket_created.fields", "unknown_field", Some(5))],
+        ),
         (
             "unknown key in a nested condition",
             with("conditions:\n  all:\n    - any:\n        - { field: status, op: eq, value: new, negate: true }\n"),
@@ -79,12 +85,17 @@ fn yaml_cases() -> Vec<Case> {
             trigger("ticket_updated: { fields: [status, colour] }"),
             vec![("triggers[0].ticket_updated.fields[1]", "field", Some(5))],
         ),
+        ("bad CEL", with("conditions:\n  all:\n    - expr: \"ticket.impact == (1\"\n"), vec![("conditions.all[0].expr", "expr", Some(11))]),
         (
-            "bad CEL",
-            with("conditions:\n  all:\n    - expr: \"ticket.impact == (1\"\n"),
+            "CEL with an unknown variable",
+            with("conditions:\n  all:\n    - expr: \"incident.impact == 1\"\n"),
             vec![("conditions.all[0].expr", "expr", Some(11))],
         ),
-        ("unknown op", with("conditions:\n  any:\n    - { field: status, op: like, value: new }\n"), vec![("conditions.any[0].op", "enum", Some(11))]),
+        (
+            "unknown op",
+            with("conditions:\n  any:\n    - { field: status, op: like, value: new }\n"),
+            vec![("conditions.any[0].op", "enum", Some(11))],
+        ),
         (
             "in needs a list",
             with("conditions:\n  any:\n    - { field: status, op: in, value: new }\n"),
@@ -95,14 +106,22 @@ fn yaml_cases() -> Vec<Case> {
             with("conditions:\n  any:\n    - { field: assignee, op: exists, value: true }\n"),
             vec![("conditions.any[0].value", "not_allowed", Some(11))],
         ),
-        ("eq needs a value", with("conditions:\n  any:\n    - { field: status, op: eq }\n"), vec![("conditions.any[0].value", "required", Some(11))]),
+        (
+            "eq needs a value",
+            with("conditions:\n  any:\n    - { field: status, op: eq }\n"),
+            vec![("conditions.any[0].value", "required", Some(11))],
+        ),
         (
             "a condition of two shapes",
             with("conditions:\n  any:\n    - { field: status, op: eq, value: new, all: [{ expr: \"true\" }] }\n"),
             vec![("conditions.any[0]", "one_of", Some(11))],
         ),
         ("an empty group", with("conditions:\n  all: []\n"), vec![("conditions.all", "required", Some(10))]),
-        ("a group with all and any", with("conditions:\n  all: [{ expr: \"true\" }]\n  any: [{ expr: \"true\" }]\n"), vec![("conditions", "one_of", Some(9))]),
+        (
+            "a group with all and any",
+            with("conditions:\n  all: [{ expr: \"true\" }]\n  any: [{ expr: \"true\" }]\n"),
+            vec![("conditions", "one_of", Some(9))],
+        ),
         // Steps.
         (
             "duplicate step ids",
@@ -124,7 +143,11 @@ fn yaml_cases() -> Vec<Case> {
             steps("  - id: a\n    plugin: routing\n    on_failure: { goto: a }\n"),
             vec![("steps[0].on_failure.goto", "cycle", Some(9))],
         ),
-        ("bad on_failure", steps("  - id: a\n    plugin: routing\n    on_failure: abort\n"), vec![("steps[0].on_failure", "one_of", Some(9))]),
+        (
+            "bad on_failure",
+            steps("  - id: a\n    plugin: routing\n    on_failure: abort\n"),
+            vec![("steps[0].on_failure", "one_of", Some(9))],
+        ),
         (
             "goto of the wrong type",
             steps("  - id: a\n    plugin: routing\n    on_failure: { goto: 5 }\n"),
@@ -137,7 +160,9 @@ fn yaml_cases() -> Vec<Case> {
         ),
         (
             "retry out of range",
-            steps("  - id: a\n    plugin: routing\n    retry: { max_attempts: 21 }\n  - id: b\n    plugin: routing\n    retry:\n      max_attempts: 0\n      multiplier: 0.5\n"),
+            steps(
+                "  - id: a\n    plugin: routing\n    retry: { max_attempts: 21 }\n  - id: b\n    plugin: routing\n    retry:\n      max_attempts: 0\n      multiplier: 0.5\n",
+            ),
             vec![
                 ("steps[0].retry.max_attempts", "range", Some(9)),
                 ("steps[1].retry.max_attempts", "range", Some(13)),
@@ -149,19 +174,23 @@ fn yaml_cases() -> Vec<Case> {
             steps("  - id: a\n    plugin: routing\n    timeout_ms: 60001\n"),
             vec![("steps[0].timeout_ms", "range", Some(9))],
         ),
-        ("config must be an object", steps("  - id: a\n    plugin: routing\n    config: [1]\n"), vec![("steps[0].config", "type", Some(9))]),
+        (
+            "config must be an object",
+            steps("  - id: a\n    plugin: routing\n    config: [1]\n"),
+            vec![("steps[0].config", "type", Some(9))],
+        ),
         ("bad step id", steps("  - id: Step One\n    plugin: routing\n"), vec![("steps[0].id", "pattern", Some(7))]),
         ("missing plugin", steps("  - id: a\n"), vec![("steps[0].plugin", "required", Some(7))]),
         ("empty steps", "id: wf\nname: W\nversion: 1\ntriggers:\n  - manual: {}\nsteps: []\n".into(), vec![("steps", "required", Some(6))]),
         ("missing steps", "id: wf\nname: W\nversion: 1\ntriggers:\n  - manual: {}\n".into(), vec![("steps", "required", Some(1))]),
         // The document itself.
-        ("empty triggers", "id: wf\nname: W\nversion: 1\ntriggers: []\nsteps:\n  - { id: a, plugin: routing }\n".into(), vec![("triggers", "required", Some(4))]),
-        ("empty trigger", trigger("{}"), vec![("triggers[0]", "required", Some(5))]),
         (
-            "two kinds in one trigger",
-            trigger("{ ticket_created: {}, manual: {} }"),
-            vec![("triggers[0]", "one_of", Some(5))],
+            "empty triggers",
+            "id: wf\nname: W\nversion: 1\ntriggers: []\nsteps:\n  - { id: a, plugin: routing }\n".into(),
+            vec![("triggers", "required", Some(4))],
         ),
+        ("empty trigger", trigger("{}"), vec![("triggers[0]", "required", Some(5))]),
+        ("two kinds in one trigger", trigger("{ ticket_created: {}, manual: {} }"), vec![("triggers[0]", "one_of", Some(5))]),
         ("bad workflow id", BASE.replace("id: wf", "id: Wf_1"), vec![("id", "pattern", Some(1))]),
         ("version 0", BASE.replace("version: 1", "version: 0"), vec![("version", "range", Some(3))]),
         ("version of the wrong type", BASE.replace("version: 1", "version: one"), vec![("version", "type", Some(3))]),
@@ -178,13 +207,11 @@ fn yaml_problems() {
     let mut failures = Vec::new();
     for (name, text, expected) in yaml_cases() {
         let found = problems(&text, Format::Yaml);
-        let got: Vec<(&str, &str, Option<usize>)> =
-            found.0.iter().map(|p| (p.path.as_str(), p.rule.as_str(), p.line)).collect();
+        let got: Vec<(&str, &str, Option<usize>)> = found.0.iter().map(|p| (p.path.as_str(), p.rule.as_str(), p.line)).collect();
         if got != expected {
             failures.push(format!("{name}:\n  expected {expected:?}\n  got      {got:?}\n  {}", found.to_string().replace('\n', "\n  ")));
         }
         for p in &found.0 {
-            println!("{name}: {p}");
             assert!(!p.message.is_empty(), "{name}: empty message");
         }
     }
@@ -278,7 +305,11 @@ steps:
 #[test]
 fn messages_say_what_is_wrong() {
     let found = problems(&with("colour: red\n"), Format::Yaml);
-    assert!(found.0[0].message.contains("expected one of: conditions, description, enabled, id, name, steps, triggers, version"), "{}", found.0[0].message);
+    assert!(
+        found.0[0].message.contains("expected one of: conditions, description, enabled, id, name, steps, triggers, version"),
+        "{}",
+        found.0[0].message
+    );
     let found = problems(&BASE.replace("plugin: routing", "plugin: routing\n    version: \"1.0.x.y\""), Format::Yaml);
     assert!(found.0[0].message.contains("not a semver requirement"), "{}", found.0[0].message);
 }
