@@ -33,6 +33,9 @@ pub enum Command {
     /// Integrator tools: inspect a plugin, run one step locally.
     #[command(subcommand)]
     Plugin(crate::plugin_cmd::PluginCommand),
+    /// Workflow tools: validate a document, dry-run a draft against recorded tickets.
+    #[command(subcommand)]
+    Workflow(crate::workflow_cmd::WorkflowCommand),
 }
 
 /// Log output format.

@@ -130,6 +130,17 @@ impl Engine {
         Ok(Engine { inner, stop })
     }
 
+    /// An engine that runs nothing in the background: for validating and
+    /// dry-running workflows against a database another process serves
+    /// (`switchyard workflow dry-run`).
+    pub async fn offline(store: Store, registry: Arc<Registry>, config: EngineConfig) -> Result<Engine, EngineError> {
+        let workflows = Workflows::new(store.clone());
+        let (runs_tx, _) = mpsc::unbounded_channel();
+        let inner = Arc::new(Inner { store, registry, workflows, config, runs_tx });
+        let (stop, _) = watch::channel(true);
+        Ok(Engine { inner, stop })
+    }
+
     /// Stops the background tasks after their current batch.
     pub fn shutdown(&self) {
         let _ = self.stop.send(true);

@@ -16,14 +16,19 @@
 //! - `exists` / `not_exists`: whether the field is present and not `null`.
 //!
 //! CEL expressions see the ticket as the variable `ticket`, with every
-//! standard field present (`null` when missing) and `custom_fields` an
-//! object. They are compiled once, when the document is parsed.
+//! standard field present (`null` when missing, so `has()` is always true
+//! for them: compare with `null` instead) and `custom_fields` an object.
+//! They are compiled once, when the document is parsed; an expression naming
+//! another variable or an unknown `ticket.<field>` does not compile. Only the
+//! fields an expression reads are handed to CEL, which keeps an evaluation
+//! to a few microseconds.
 
 use std::cmp::Ordering;
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap};
 use std::fmt;
 use std::sync::{Arc, OnceLock};
 
+use cel::common::ast::{EntryExpr, Expr, IdedEntryExpr, IdedExpr};
 use cel::common::types::{CelBool, CelDouble, CelInt, CelList, CelMap, CelMapKey, CelNull, CelString, CelUInt};
 use cel::common::value::Val;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
@@ -188,6 +193,9 @@ impl Op {
 pub struct CelExpression {
     source: String,
     program: Arc<cel::Program>,
+    /// The ticket fields it reads, when it only reads `ticket.<field>`;
+    /// `None` when it uses `ticket` as a whole.
+    reads: Option<Vec<String>>,
 }
 
 fn cel_env() -> &'static Arc<cel::Env> {
@@ -207,20 +215,18 @@ impl CelExpression {
             let first = text.lines().next().unwrap_or_default().trim();
             first.strip_prefix("ERROR: <input>:").map_or_else(|| first.to_owned(), |rest| format!("at {rest}"))
         })?;
-        // The only free variable is `ticket`; anything else is a typo that
-        // would fail on every evaluation. Macro variables (`exists(w, ...)`)
-        // are bound where they are written as `(w,` or `, w,`.
-        let compact: String = source.chars().filter(|c| !c.is_whitespace()).collect();
-        let references = program.references();
-        let unknown: Vec<&str> = references
-            .variables()
-            .into_iter()
-            .filter(|v| *v != "ticket" && !compact.contains(&format!("({v},")) && !compact.contains(&format!(",{v},")))
-            .collect();
-        if !unknown.is_empty() {
-            return Err(format!("unknown variable `{}`: an expression sees only `ticket`", unknown.join("`, `")));
+        let mut walk = Walk::default();
+        walk.expr(program.expression());
+        let unknown: Vec<&String> =
+            walk.idents.iter().filter(|v| *v != "ticket" && !walk.bound.contains(*v) && !CEL_TYPE_NAMES.contains(&v.as_str())).collect();
+        if let Some(name) = unknown.first() {
+            return Err(format!("unknown variable `{name}`: an expression sees only `ticket`"));
         }
-        Ok(Self { source: source.to_owned(), program: Arc::new(program) })
+        if let Some(field) = walk.fields.iter().find(|f| !TICKET_FIELDS.contains(&f.as_str()) && *f != "custom_fields") {
+            return Err(format!("unknown ticket field `ticket.{field}`; the fields are custom_fields, {}", TICKET_FIELDS.join(", ")));
+        }
+        let reads = (!walk.whole).then(|| walk.fields.into_iter().collect());
+        Ok(Self { source: source.to_owned(), program: Arc::new(program), reads })
     }
 
     /// The source text.
@@ -228,11 +234,77 @@ impl CelExpression {
         &self.source
     }
 
-    fn evaluate(&self, context: &cel::Context<'_, '_>) -> Result<bool, String> {
-        match self.program.execute(context) {
+    fn evaluate(&self, ticket: &serde_json::Map<String, Value>) -> Result<bool, String> {
+        let value = match &self.reads {
+            Some(fields) => ticket_fields_to_cel(ticket, fields),
+            None => ticket_to_cel(ticket),
+        };
+        let mut context = cel::Context::with_env(Arc::clone(cel_env()));
+        context.add_variable_as_val("ticket", value);
+        match self.program.execute(&context) {
             Ok(cel::Value::Bool(b)) => Ok(b),
             Ok(other) => Err(format!("expression `{}` returned {}, not a bool", self.source, other.type_of())),
             Err(e) => Err(format!("expression `{}` failed: {e}", self.source)),
+        }
+    }
+}
+
+/// Identifiers CEL resolves to types, not variables.
+const CEL_TYPE_NAMES: &[&str] = &["bool", "bytes", "double", "int", "list", "map", "null_type", "string", "type", "uint", "dyn"];
+
+/// What an expression reads: identifiers, the variables its macros bind,
+/// and the fields of `ticket` it selects.
+#[derive(Default)]
+struct Walk {
+    idents: BTreeSet<String>,
+    bound: BTreeSet<String>,
+    fields: BTreeSet<String>,
+    whole: bool,
+}
+
+impl Walk {
+    fn expr(&mut self, e: &IdedExpr) {
+        match &e.expr {
+            Expr::Select(select) => match &select.operand.expr {
+                Expr::Ident(name) if name == "ticket" => {
+                    self.fields.insert(select.field.clone());
+                }
+                _ => self.expr(&select.operand),
+            },
+            Expr::Ident(name) => {
+                if name == "ticket" {
+                    self.whole = true;
+                }
+                self.idents.insert(name.clone());
+            }
+            Expr::Call(call) => {
+                if let Some(target) = &call.target {
+                    self.expr(target);
+                }
+                call.args.iter().for_each(|a| self.expr(a));
+            }
+            Expr::Comprehension(c) => {
+                self.bound.insert(c.iter_var.clone());
+                self.bound.extend(c.iter_var2.clone());
+                self.bound.insert(c.accu_var.clone());
+                for part in [&c.iter_range, &c.accu_init, &c.loop_cond, &c.loop_step, &c.result] {
+                    self.expr(part);
+                }
+            }
+            Expr::List(list) => list.elements.iter().for_each(|e| self.expr(e)),
+            Expr::Map(map) => map.entries.iter().for_each(|e| self.entry(e)),
+            Expr::Struct(st) => st.entries.iter().for_each(|e| self.entry(e)),
+            Expr::Literal(_) | Expr::Unspecified => {}
+        }
+    }
+
+    fn entry(&mut self, entry: &IdedEntryExpr) {
+        match &entry.expr {
+            EntryExpr::MapEntry(m) => {
+                self.expr(&m.key);
+                self.expr(&m.value);
+            }
+            EntryExpr::StructField(f) => self.expr(&f.value),
         }
     }
 }
@@ -262,24 +334,6 @@ impl<'de> Deserialize<'de> for CelExpression {
     }
 }
 
-/// The ticket, and the CEL context holding it, built at most once per
-/// evaluation and only when an expression needs it.
-struct Scope<'a> {
-    ticket: &'a serde_json::Map<String, Value>,
-    cel: Option<cel::Context<'a, 'a>>,
-}
-
-impl<'a> Scope<'a> {
-    fn cel_context(&mut self) -> &cel::Context<'a, 'a> {
-        let ticket = self.ticket;
-        self.cel.get_or_insert_with(|| {
-            let mut context = cel::Context::with_env(Arc::clone(cel_env()));
-            context.add_variable_as_val("ticket", ticket_to_cel(ticket));
-            context
-        })
-    }
-}
-
 impl ConditionGroup {
     /// The conditions of the group.
     pub fn conditions(&self) -> &[Condition] {
@@ -294,15 +348,14 @@ impl ConditionGroup {
     /// the first error met ends the evaluation.
     pub fn evaluate(&self, ticket: &Value) -> Result<bool, String> {
         let ticket = ticket.as_object().ok_or_else(|| "the ticket is not a JSON object".to_owned())?;
-        let mut scope = Scope { ticket, cel: None };
-        self.eval(&mut scope)
+        self.eval(ticket)
     }
 
-    fn eval(&self, scope: &mut Scope<'_>) -> Result<bool, String> {
+    fn eval(&self, ticket: &serde_json::Map<String, Value>) -> Result<bool, String> {
         match self {
             ConditionGroup::All(conditions) => {
                 for c in conditions {
-                    if !c.eval(scope)? {
+                    if !c.eval(ticket)? {
                         return Ok(false);
                     }
                 }
@@ -310,7 +363,7 @@ impl ConditionGroup {
             }
             ConditionGroup::Any(conditions) => {
                 for c in conditions {
-                    if c.eval(scope)? {
+                    if c.eval(ticket)? {
                         return Ok(true);
                     }
                 }
@@ -321,11 +374,11 @@ impl ConditionGroup {
 }
 
 impl Condition {
-    fn eval(&self, scope: &mut Scope<'_>) -> Result<bool, String> {
+    fn eval(&self, ticket: &serde_json::Map<String, Value>) -> Result<bool, String> {
         match self {
-            Condition::Field(test) => test.eval(scope.ticket),
-            Condition::Group(group) => group.eval(scope),
-            Condition::Expr(e) => e.expr.evaluate(scope.cel_context()),
+            Condition::Field(test) => test.eval(ticket),
+            Condition::Group(group) => group.eval(ticket),
+            Condition::Expr(e) => e.expr.evaluate(ticket),
         }
     }
 }
@@ -443,6 +496,21 @@ fn object_entries(map: &serde_json::Map<String, Value>) -> impl Iterator<Item = 
     map.iter().map(|(k, v)| (CelMapKey::from(k.as_str()), json_to_cel(v)))
 }
 
+/// Just the fields an expression reads, as [`ticket_to_cel`] would show them.
+fn ticket_fields_to_cel<'a>(ticket: &'a serde_json::Map<String, Value>, fields: &'a [String]) -> Box<dyn Val + 'a> {
+    let mut map: HashMap<CelMapKey<'a>, Box<dyn Val + 'a>> = HashMap::with_capacity(fields.len());
+    for field in fields {
+        let value: Box<dyn Val + 'a> = match ticket.get(field.as_str()) {
+            Some(custom @ Value::Object(_)) if field == "custom_fields" => json_to_cel(custom),
+            _ if field == "custom_fields" => Box::new(CelMap::from(HashMap::new())),
+            Some(value) => json_to_cel(value),
+            None => Box::new(CelNull),
+        };
+        map.insert(CelMapKey::from(field.as_str()), value);
+    }
+    Box::new(CelMap::from(map))
+}
+
 /// The ticket as CEL sees it: every standard field present (`null` when
 /// missing) and `custom_fields` an object.
 fn ticket_to_cel(ticket: &serde_json::Map<String, Value>) -> Box<dyn Val + '_> {
@@ -494,10 +562,18 @@ mod tests {
     fn cel_variables_other_than_ticket_are_refused() {
         assert!(CelExpression::compile("tickt.impact == 1").unwrap_err().contains("`tickt`"));
         assert!(CelExpression::compile("ticket.watchers.exists(w, w == 'a')").is_ok());
-        assert!(CelExpression::compile("ticket.custom_fields.all(k, v, v != null)").is_ok());
+        assert!(CelExpression::compile("ticket.custom_fields.all(k, k != '')").is_ok());
         assert!(CelExpression::compile("[1, 2].map(x, x * 2).size() > 0 && ticket.impact == 1").is_ok());
         assert!(CelExpression::compile("ticket.impact == (1").unwrap_err().starts_with("at 1:"));
         assert!(CelExpression::compile("  ").is_err());
+        assert!(CelExpression::compile("ticket.prio == 1").unwrap_err().contains("`ticket.prio`"));
+        assert!(CelExpression::compile("type(ticket.impact) == int").is_ok());
+        assert!(CelExpression::compile("has(ticket.custom_fields.region)").is_ok());
+        assert_eq!(
+            CelExpression::compile("ticket.impact == 1 && ticket.title.contains('x')").unwrap().reads,
+            Some(vec!["impact".into(), "title".into()])
+        );
+        assert_eq!(CelExpression::compile("'title' in ticket").unwrap().reads, None);
     }
 
     #[test]

@@ -90,6 +90,7 @@ struct Builder {
     lines: LineMap,
     duplicates: Vec<DuplicateKey>,
     error: Option<YamlError>,
+    documents: usize,
 }
 
 impl Builder {
@@ -146,6 +147,13 @@ impl Builder {
 impl MarkedEventReceiver for Builder {
     fn on_event(&mut self, event: Event, mark: Marker) {
         if self.error.is_some() {
+            return;
+        }
+        if let Event::DocumentStart = event {
+            self.documents += 1;
+            if self.documents > 1 {
+                self.fail(mark, "a workflow is one YAML document; remove the second `---`");
+            }
             return;
         }
         match event {
@@ -248,12 +256,19 @@ fn plain(text: &str) -> Value {
     Value::String(text.to_owned())
 }
 
-/// Reads the first document of a YAML text.
+/// Reads a YAML text holding one document.
 pub(crate) fn load(text: &str) -> Result<Loaded, YamlError> {
-    let mut builder =
-        Builder { stack: Vec::new(), root: None, anchors: HashMap::new(), lines: LineMap::default(), duplicates: Vec::new(), error: None };
+    let mut builder = Builder {
+        stack: Vec::new(),
+        root: None,
+        anchors: HashMap::new(),
+        lines: LineMap::default(),
+        duplicates: Vec::new(),
+        error: None,
+        documents: 0,
+    };
     let mut parser = Parser::new_from_str(text);
-    parser.load(&mut builder, false).map_err(|e| YamlError { line: e.marker().line(), message: e.info().to_owned() })?;
+    parser.load(&mut builder, true).map_err(|e| YamlError { line: e.marker().line(), message: e.info().to_owned() })?;
     if let Some(error) = builder.error {
         return Err(error);
     }
@@ -305,6 +320,9 @@ mod tests {
         assert_eq!(loaded.duplicates, vec![DuplicateKey { path: "a".into(), line: 3 }]);
         let err = load("a: 1\nb: [1, 2\nc: 3\n").unwrap_err();
         assert!(err.line >= 2, "{err:?}");
+        let err = load("---\na: 1\n---\na: 2\n").unwrap_err();
+        assert_eq!(err.line, 3, "{err:?}");
+        assert_eq!(load("---\na: 1\n...\n").unwrap().value, json!({"a": 1}));
     }
 
     #[test]
