@@ -300,7 +300,11 @@ async fn shipped_workflow_routes_assigns_and_queues_notifications() {
     let workflows = get_json(&http, format!("{base}/api/v1/workflows")).await;
     assert!(workflows.as_array().unwrap().iter().any(|w| w["id"] == "default-incident" && w["enabled"] == true), "{workflows}");
 
-    let cases = [("VPN tunnel drops", Some("network"), "network-ops", "bob"), ("Orders DB is slow", Some("database"), "dba", "carol"), ("Cannot log in", None, "service-desk", "")];
+    let cases = [
+        ("VPN tunnel drops", Some("network"), "network-ops", "bob"),
+        ("Orders DB is slow", Some("database"), "dba", "carol"),
+        ("Cannot log in", None, "service-desk", ""),
+    ];
     for (title, category, group, assignee) in cases {
         let created: Value = http
             .post(format!("{base}/api/v1/incidents"))

@@ -65,7 +65,9 @@ impl MigrationTrait for Migration {
         // event seq turned into runs. It starts at the current end of the
         // log: workflows react to what happens from now on, not to history.
         manager
-            .create_table(Table::create().table("engine_positions").col(string_len("name", 64).primary_key()).col(big_integer("value")).to_owned())
+            .create_table(
+                Table::create().table("engine_positions").col(string_len("name", 64).primary_key()).col(big_integer("value")).to_owned(),
+            )
             .await?;
         manager
             .get_connection()
@@ -100,9 +102,7 @@ impl MigrationTrait for Migration {
             .await?;
         // One run per workflow and origin (event seq, cron firing...): a
         // replayed dispatch cannot start a second run.
-        manager
-            .create_index(index("workflow_runs", "ux_workflow_runs_origin", &["workflow_id", "origin"]).unique().to_owned())
-            .await?;
+        manager.create_index(index("workflow_runs", "ux_workflow_runs_origin", &["workflow_id", "origin"]).unique().to_owned()).await?;
         manager.create_index(index("workflow_runs", "ix_workflow_runs_status_due", &["status", "due_at", "id"])).await?;
         manager.create_index(index("workflow_runs", "ix_workflow_runs_incident", &["incident_id", "id"])).await?;
         manager.create_index(index("workflow_runs", "ix_workflow_runs_workflow", &["workflow_id", "id"])).await?;
@@ -130,7 +130,12 @@ impl MigrationTrait for Migration {
                     .col(big_integer("started_at"))
                     .col(big_integer("duration_us"))
                     .primary_key(Index::create().col("run_id").col("ordinal"))
-                    .foreign_key(ForeignKey::create().from("workflow_steps", "run_id").to("workflow_runs", "id").on_delete(ForeignKeyAction::Cascade))
+                    .foreign_key(
+                        ForeignKey::create()
+                            .from("workflow_steps", "run_id")
+                            .to("workflow_runs", "id")
+                            .on_delete(ForeignKeyAction::Cascade),
+                    )
                     .to_owned(),
             )
             .await?;
@@ -207,9 +212,7 @@ impl MigrationTrait for Migration {
             .await?;
         // Which run wrote an event: the dispatcher uses it for loop
         // protection (a workflow is not triggered by its own changes).
-        manager
-            .alter_table(Table::alter().table("incident_events").add_column(big_integer_null("actor_run_id")).to_owned())
-            .await?;
+        manager.alter_table(Table::alter().table("incident_events").add_column(big_integer_null("actor_run_id")).to_owned()).await?;
         Ok(())
     }
 

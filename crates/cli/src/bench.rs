@@ -248,7 +248,9 @@ async fn workflow(a: WorkflowArgs, settings: &Settings) -> anyhow::Result<()> {
     let mut before = None;
     let min = numbers[0].0;
     'pages: loop {
-        let page = store.list_runs(&RunFilter { workflow_id: Some(a.workflow.clone()), before_id: before, limit: 500, ..Default::default() }).await?;
+        let page = store
+            .list_runs(&RunFilter { workflow_id: Some(a.workflow.clone()), before_id: before, limit: 500, ..Default::default() })
+            .await?;
         if page.is_empty() {
             break;
         }
@@ -278,7 +280,9 @@ async fn workflow(a: WorkflowArgs, settings: &Settings) -> anyhow::Result<()> {
         if let Some(e) = history.iter().find(|e| e.field.as_deref() == Some("assignee")) {
             assigned.push((e.created_at - created).to_std().unwrap_or_default());
         }
-        let runs = store.list_runs(&RunFilter { incident_id: Some(number.0), workflow_id: Some(a.workflow.clone()), limit: 1, ..Default::default() }).await?;
+        let runs = store
+            .list_runs(&RunFilter { incident_id: Some(number.0), workflow_id: Some(a.workflow.clone()), limit: 1, ..Default::default() })
+            .await?;
         if let Some(f) = runs.first().and_then(|r| r.finished_at) {
             done.push((f - created).to_std().unwrap_or_default());
         }

@@ -67,8 +67,12 @@ async fn open_store(settings: &Settings) -> anyhow::Result<Store> {
 }
 
 /// Groups created on an empty database (see [`bootstrap_admin`]).
-const STARTER_GROUPS: &[(&str, &str)] =
-    &[("service-desk", "Service desk"), ("network-ops", "Network operations"), ("desk-side", "Desk-side support"), ("dba", "Database administration")];
+const STARTER_GROUPS: &[(&str, &str)] = &[
+    ("service-desk", "Service desk"),
+    ("network-ops", "Network operations"),
+    ("desk-side", "Desk-side support"),
+    ("dba", "Database administration"),
+];
 
 /// On an empty database, creates the `admin` user, its first token and the
 /// starter groups.
@@ -91,7 +95,12 @@ async fn bootstrap_admin(store: &Store, settings: &Settings) -> anyhow::Result<O
     // in the service desk until real agents are added.
     for (name, display_name) in STARTER_GROUPS {
         store
-            .create_group(GroupInput { name: (*name).into(), display_name: (*display_name).into(), manager: Some("admin".into()), ..Default::default() })
+            .create_group(GroupInput {
+                name: (*name).into(),
+                display_name: (*display_name).into(),
+                manager: Some("admin".into()),
+                ..Default::default()
+            })
             .await?;
     }
     store.add_member("service-desk", "admin").await?;
@@ -149,7 +158,8 @@ async fn serve(settings: Settings) -> anyhow::Result<()> {
 /// shipped workflows that are newer than what the database holds.
 async fn start_engine(store: &Store, settings: &Settings) -> anyhow::Result<Engine> {
     let host_config = HostConfig { cache_dir: Some(settings.data_dir.join("plugin-cache")), ..HostConfig::default() };
-    let host = PluginHost::new(host_config, switchyard_engine::services::host_services(store.clone())).context("starting the plugin host")?;
+    let host =
+        PluginHost::new(host_config, switchyard_engine::services::host_services(store.clone())).context("starting the plugin host")?;
     let registry = Arc::new(Registry::new());
     if settings.plugins_dir.is_dir() {
         let installed = switchyard_engine::catalog::install_directory(&host, &registry, &settings.plugins_dir)

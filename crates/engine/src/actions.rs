@@ -96,7 +96,9 @@ pub fn plan(actions: &[Action], ticket: Option<&Ticket>) -> Result<StepChanges, 
                         }
                     }
                     "category" => u.category = Some(optional_text(&f.value).map_err(|e| reject(format!("field `category`: {e}")))?),
-                    "subcategory" => u.subcategory = Some(optional_text(&f.value).map_err(|e| reject(format!("field `subcategory`: {e}")))?),
+                    "subcategory" => {
+                        u.subcategory = Some(optional_text(&f.value).map_err(|e| reject(format!("field `subcategory`: {e}")))?)
+                    }
                     "impact" | "urgency" => {
                         let Some(l) = level(&f.value) else {
                             return Err(reject(format!("field `{field}` takes 1, 2 or 3")));
@@ -138,7 +140,8 @@ pub fn plan(actions: &[Action], ticket: Option<&Ticket>) -> Result<StepChanges, 
             Action::AddComment { text } => changes.notes.push((text.clone(), false)),
             Action::LinkCi { ci } => {
                 let id = i64::try_from(*ci).map_err(|_| reject(format!("CI id {ci} is out of range")))?;
-                let list = cis.get_or_insert_with(|| ticket.map(|t| t.affected_cis.iter().map(|&c| c as i64).collect()).unwrap_or_default());
+                let list =
+                    cis.get_or_insert_with(|| ticket.map(|t| t.affected_cis.iter().map(|&c| c as i64).collect()).unwrap_or_default());
                 if !list.contains(&id) {
                     list.push(id);
                 }
@@ -190,9 +193,11 @@ fn transition(s: &StatusChange) -> Result<TransitionRequest, String> {
             request.pending_reason = Some(reason.parse::<PendingReason>().map_err(|e| format!("reason: {e}"))?);
         }
         Status::Resolved => {
-            let (code, notes) = s.reason.as_deref().and_then(|r| r.split_once(':')).unwrap_or(("solved_workaround", s.reason.as_deref().unwrap_or("")));
+            let (code, notes) =
+                s.reason.as_deref().and_then(|r| r.split_once(':')).unwrap_or(("solved_workaround", s.reason.as_deref().unwrap_or("")));
             request.resolution_code = Some(code.trim().parse::<ResolutionCode>().map_err(|e| format!("reason: {e}"))?);
-            request.resolution_notes = Some(if notes.trim().is_empty() { "Resolved by a workflow".to_owned() } else { notes.trim().to_owned() });
+            request.resolution_notes =
+                Some(if notes.trim().is_empty() { "Resolved by a workflow".to_owned() } else { notes.trim().to_owned() });
         }
         _ => request.reason = s.reason.clone(),
     }
@@ -233,8 +238,14 @@ mod tests {
     #[test]
     fn refusals_name_the_action_and_field() {
         let table: Vec<(Action, &str)> = vec![
-            (Action::SetField(FieldValue { field: "priority".into(), value: serde_json::json!(1) }), "actions[0] (set_field): unknown field `priority`"),
-            (Action::SetField(FieldValue { field: "impact".into(), value: serde_json::json!(7) }), "actions[0] (set_field): field `impact` takes 1, 2 or 3"),
+            (
+                Action::SetField(FieldValue { field: "priority".into(), value: serde_json::json!(1) }),
+                "actions[0] (set_field): unknown field `priority`",
+            ),
+            (
+                Action::SetField(FieldValue { field: "impact".into(), value: serde_json::json!(7) }),
+                "actions[0] (set_field): field `impact` takes 1, 2 or 3",
+            ),
             (Action::SetPriority(PriorityChange { priority: 9, reason: "x".into() }), "actions[0] (set_priority): priority 9 is not 1..5"),
             (
                 Action::SetStatus(StatusChange { status: switchyard_plugin_host::model::Status::Pending, reason: None }),
@@ -249,7 +260,8 @@ mod tests {
 
     #[test]
     fn escalation_sets_level_group_and_note() {
-        let c = plan(&[Action::Escalate(Escalation { level: 2, group: Some("l2".into()), reason: "breach".into() })], Some(&ticket())).unwrap();
+        let c =
+            plan(&[Action::Escalate(Escalation { level: 2, group: Some("l2".into()), reason: "breach".into() })], Some(&ticket())).unwrap();
         assert_eq!(c.update.escalation_level, Some(2));
         assert_eq!(c.update.assignment_group, Some(Some("l2".into())));
         assert_eq!(c.notes[0].0, "Escalated to level 2 and handed to l2: breach");

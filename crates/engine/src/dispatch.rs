@@ -195,7 +195,12 @@ pub(crate) async fn dispatch_once(inner: &Inner) -> Result<usize, EngineError> {
 }
 
 /// Starts a manual run.
-pub(crate) async fn start_manual(inner: &Inner, workflow_id: &str, number: IncidentNumber, username: &str) -> Result<RunRecord, EngineError> {
+pub(crate) async fn start_manual(
+    inner: &Inner,
+    workflow_id: &str,
+    number: IncidentNumber,
+    username: &str,
+) -> Result<RunRecord, EngineError> {
     let summary = inner.store.get_workflow(workflow_id).await?;
     // The ticket must exist.
     inner.store.get_incident(number).await?;
@@ -212,7 +217,9 @@ pub(crate) async fn start_manual(inner: &Inner, workflow_id: &str, number: Incid
     };
     let mut created = inner.store.insert_runs(&txn, vec![run]).await?;
     txn.commit().await?;
-    let run = created.pop().ok_or_else(|| EngineError::Invalid { field: "origin".into(), message: "a manual run with this origin exists".into() })?;
+    let run = created
+        .pop()
+        .ok_or_else(|| EngineError::Invalid { field: "origin".into(), message: "a manual run with this origin exists".into() })?;
     let _ = inner.runs_tx.send(run.clone());
     Ok(run)
 }

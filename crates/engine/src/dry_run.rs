@@ -303,7 +303,9 @@ async fn dry_run_ticket(inner: &Inner, doc: &WorkflowDocument, number: IncidentN
         command = next;
     }
     match &command {
-        Command::RetryAfter { delay, .. } => report.note = Some(format!("a step failed and would be retried after {} ms", delay.as_millis())),
+        Command::RetryAfter { delay, .. } => {
+            report.note = Some(format!("a step failed and would be retried after {} ms", delay.as_millis()))
+        }
         Command::Finish(RunStatus::Failed, reason) => report.note = reason.clone().or(Some("the run would fail".into())),
         _ => {}
     }

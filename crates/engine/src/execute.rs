@@ -20,9 +20,7 @@ use serde_json::{Value, json};
 use switchyard_domain::incident::IncidentNumber;
 use switchyard_plugin_host::model::{StepContext, StepOutput};
 use switchyard_plugin_host::{PluginError, StepError, StepInput, Ticket, Trigger};
-use switchyard_store::{
-    Actor, NewNotification, RunProgress, RunRecord, StepRecord, StoreError, Visibility, WriteTxn, run_status,
-};
+use switchyard_store::{Actor, NewNotification, RunProgress, RunRecord, StepRecord, StoreError, Visibility, WriteTxn, run_status};
 use switchyard_workflow::run::{self, Command, FailureKind, RunState, RunStatus, StepOutcome};
 use tokio::sync::{mpsc, watch};
 
@@ -107,7 +105,8 @@ pub(crate) async fn execute_batch(inner: &Arc<Inner>, runs: Vec<RunRecord>) -> R
             }
         };
         let outputs: Vec<StepOutput> = serde_json::from_value(run.outputs.clone()).unwrap_or_default();
-        let state = RunState { status: RunStatus::Running, step: run.step as usize, attempt: run.attempt as u32, steps_run: run.steps_run as u32 };
+        let state =
+            RunState { status: RunStatus::Running, step: run.step as usize, attempt: run.attempt as u32, steps_run: run.steps_run as u32 };
         active.push(Active {
             trigger: trigger_of(&run),
             step: run.step as usize,
@@ -125,11 +124,22 @@ pub(crate) async fn execute_batch(inner: &Arc<Inner>, runs: Vec<RunRecord>) -> R
         let mut handles = Vec::with_capacity(active.len());
         for a in &active {
             let ticket = a.run.incident_id.and_then(|id| tickets.get(&id).cloned());
-            handles.push(tokio::spawn(execute_step(inner.clone(), a.workflow.clone(), a.run.clone(), a.step, a.attempt, a.state.steps_run, a.trigger.clone(), ticket, a.outputs.clone())));
+            handles.push(tokio::spawn(execute_step(
+                inner.clone(),
+                a.workflow.clone(),
+                a.run.clone(),
+                a.step,
+                a.attempt,
+                a.state.steps_run,
+                a.trigger.clone(),
+                ticket,
+                a.outputs.clone(),
+            )));
         }
         let mut executed = Vec::with_capacity(handles.len());
         for h in handles {
-            executed.push(h.await.map_err(|e| EngineError::Invalid { field: "executor".into(), message: format!("step task failed: {e}") })?);
+            executed
+                .push(h.await.map_err(|e| EngineError::Invalid { field: "executor".into(), message: format!("step task failed: {e}") })?);
         }
         let txn = inner.store.begin().await?;
         let mut next = Vec::with_capacity(active.len());
@@ -220,7 +230,12 @@ async fn execute_step(
             Err(e) => {
                 record.status = "failed".into();
                 record.error = Some(format!("condition: {e}"));
-                return Executed { record, outcome: failure(FailureKind::Fatal, format!("condition: {e}")), changes: None, actor_name: actor_name("", "") };
+                return Executed {
+                    record,
+                    outcome: failure(FailureKind::Fatal, format!("condition: {e}")),
+                    changes: None,
+                    actor_name: actor_name("", ""),
+                };
             }
         }
     }

@@ -190,7 +190,11 @@ pub enum PublishMode {
 
 impl Engine {
     /// Validates a document fully (see [`catalog::validate_document`]).
-    pub async fn validate(&self, text: &str, format: switchyard_workflow::Format) -> Result<switchyard_workflow::WorkflowDocument, EngineError> {
+    pub async fn validate(
+        &self,
+        text: &str,
+        format: switchyard_workflow::Format,
+    ) -> Result<switchyard_workflow::WorkflowDocument, EngineError> {
         Ok(catalog::validate_document(&self.inner.registry, text, format).await?)
     }
 
@@ -219,7 +223,8 @@ impl Engine {
                 name: document.name.clone(),
                 version: document.version as i32,
                 enabled: document.enabled,
-                document: serde_json::to_value(&document).map_err(|e| EngineError::Invalid { field: "document".into(), message: e.to_string() })?,
+                document: serde_json::to_value(&document)
+                    .map_err(|e| EngineError::Invalid { field: "document".into(), message: e.to_string() })?,
                 source: text.to_owned(),
                 format: match format {
                     switchyard_workflow::Format::Json => "json",
@@ -252,7 +257,8 @@ impl Engine {
         files.sort();
         let mut published = Vec::new();
         for file in files {
-            let text = std::fs::read_to_string(&file).map_err(|e| EngineError::Invalid { field: file.display().to_string(), message: e.to_string() })?;
+            let text = std::fs::read_to_string(&file)
+                .map_err(|e| EngineError::Invalid { field: file.display().to_string(), message: e.to_string() })?;
             let format = switchyard_workflow::Format::from_path(&file).unwrap_or(switchyard_workflow::Format::Yaml);
             match self.publish(&text, format, "switchyard (shipped)", PublishMode::IfNewer).await {
                 Ok(Some(v)) => published.push(format!("{}@{}", v.workflow_id, v.version)),

@@ -51,7 +51,9 @@ async fn seed_directory(store: &Store) {
             .unwrap();
     }
     store.create_user(UserInput { username: "rita".into(), display_name: "Rita".into(), ..Default::default() }).await.unwrap();
-    for (group, members) in [("service-desk", vec!["alice"]), ("network-ops", vec!["bob", "dave"]), ("dba", vec!["carol"]), ("desk-side", vec![])] {
+    for (group, members) in
+        [("service-desk", vec!["alice"]), ("network-ops", vec!["bob", "dave"]), ("dba", vec!["carol"]), ("desk-side", vec![])]
+    {
         store.create_group(GroupInput { name: group.into(), display_name: group.into(), ..Default::default() }).await.unwrap();
         for m in members {
             store.add_member(group, m).await.unwrap();
@@ -237,15 +239,14 @@ async fn versions_loops_cron_and_dry_run(db: TestDatabase) {
         .await
         .unwrap();
     let before = store.history(other, true).await.unwrap().len();
-    let report = engine.dry_run(DryRunRequest { document: draft, since: None, last: None, tickets: vec![other, IncidentNumber(number.0)] }).await.unwrap();
+    let report = engine
+        .dry_run(DryRunRequest { document: draft, since: None, last: None, tickets: vec![other, IncidentNumber(number.0)] })
+        .await
+        .unwrap();
     assert_eq!(report.tickets_examined, 2);
     let first = &report.tickets[0];
     assert!(first.triggered);
-    assert!(
-        first.differences.iter().any(|d| d == "would route to desk-side instead of nobody"),
-        "{:?}",
-        first.differences
-    );
+    assert!(first.differences.iter().any(|d| d == "would route to desk-side instead of nobody"), "{:?}", first.differences);
     let second = &report.tickets[1];
     assert!(second.differences.iter().any(|d| d == "would route to desk-side instead of network-ops"), "{:?}", second.differences);
     assert_eq!(store.history(other, true).await.unwrap().len(), before, "a dry-run applies nothing");

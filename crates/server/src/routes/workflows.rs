@@ -46,18 +46,17 @@ fn engine(state: &AppState) -> ApiResult<&Engine> {
 }
 
 fn problems(p: Problems) -> ApiError {
-    let details: Vec<ErrorDetail> = p
-        .0
-        .iter()
-        .map(|p| ErrorDetail {
-            field: p.path.clone(),
-            rule: p.rule.clone(),
-            message: match p.line {
-                Some(line) => format!("line {line}: {}", p.message),
-                None => p.message.clone(),
-            },
-        })
-        .collect();
+    let details: Vec<ErrorDetail> =
+        p.0.iter()
+            .map(|p| ErrorDetail {
+                field: p.path.clone(),
+                rule: p.rule.clone(),
+                message: match p.line {
+                    Some(line) => format!("line {line}: {}", p.message),
+                    None => p.message.clone(),
+                },
+            })
+            .collect();
     ApiError { code: ErrorCode::ValidationFailed, message: format!("the workflow document has {} problem(s)", details.len()), details }
 }
 
@@ -144,7 +143,15 @@ pub struct VersionDto {
 
 impl From<WorkflowVersion> for VersionDto {
     fn from(v: WorkflowVersion) -> Self {
-        Self { workflow_id: v.workflow_id, version: v.version, document: v.document, source: v.source, format: v.format, created_by: v.created_by, created_at: v.created_at }
+        Self {
+            workflow_id: v.workflow_id,
+            version: v.version,
+            document: v.document,
+            source: v.source,
+            format: v.format,
+            created_by: v.created_by,
+            created_at: v.created_at,
+        }
     }
 }
 
@@ -186,7 +193,11 @@ pub struct ValidationDto {
 /// Validate a document without publishing it (admin).
 #[utoipa::path(post, path = "/api/v1/workflows/validate", tag = "workflows", request_body = DocumentBody,
     responses((status = 200, body = ValidationDto), (status = 422, body = ErrorBody)), security(("bearer" = [])))]
-pub async fn validate_workflow(State(state): State<AppState>, caller: Caller, ApiJson(body): ApiJson<DocumentBody>) -> ApiResult<Json<ValidationDto>> {
+pub async fn validate_workflow(
+    State(state): State<AppState>,
+    caller: Caller,
+    ApiJson(body): ApiJson<DocumentBody>,
+) -> ApiResult<Json<ValidationDto>> {
     caller.require_admin()?;
     let (text, format) = body.text()?;
     let document = engine(&state)?.validate(&text, format).await.map_err(engine_error)?;
@@ -223,7 +234,11 @@ pub async fn list_versions(State(state): State<AppState>, caller: Caller, Path(i
 /// One version of a workflow (agents).
 #[utoipa::path(get, path = "/api/v1/workflows/{id}/versions/{version}", tag = "workflows", params(("id" = String, Path), ("version" = i32, Path)),
     responses((status = 200, body = VersionDto), (status = 404, body = ErrorBody)), security(("bearer" = [])))]
-pub async fn get_version(State(state): State<AppState>, caller: Caller, Path((id, version)): Path<(String, i32)>) -> ApiResult<Json<VersionDto>> {
+pub async fn get_version(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path((id, version)): Path<(String, i32)>,
+) -> ApiResult<Json<VersionDto>> {
     caller.require_agent()?;
     Ok(Json(state.store.workflow_version(&id, version).await?.into()))
 }
@@ -315,7 +330,8 @@ pub async fn run_workflow(
     ApiJson(body): ApiJson<RunBody>,
 ) -> ApiResult<(axum::http::StatusCode, Json<RunDto>)> {
     caller.require_agent()?;
-    let number: IncidentNumber = body.ticket.parse().map_err(|e: switchyard_domain::DomainError| ApiError::field("ticket", "pattern", e.to_string()))?;
+    let number: IncidentNumber =
+        body.ticket.parse().map_err(|e: switchyard_domain::DomainError| ApiError::field("ticket", "pattern", e.to_string()))?;
     let run = engine(&state)?.run_manual(&id, number, &caller.0.username).await.map_err(engine_error)?;
     Ok((axum::http::StatusCode::ACCEPTED, Json(run.into())))
 }
