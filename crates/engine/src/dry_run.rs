@@ -269,7 +269,7 @@ async fn dry_run_ticket(inner: &Inner, doc: &WorkflowDocument, number: IncidentN
                         previous: previous.clone(),
                     };
                     let clock = Instant::now();
-                    let result = plugin.run(&input).await;
+                    let result = plugin.run_within(&input, spec.timeout()).await;
                     dry.duration_us = clock.elapsed().as_micros() as u64;
                     match result {
                         Err(e) => StepOutcome::Failed { error: FailureKind::Trap, message: e.to_string() },

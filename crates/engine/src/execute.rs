@@ -267,7 +267,7 @@ async fn execute_step(
     };
     record.input = json!({"trigger": input.trigger, "config": input.config, "previous": input.previous, "ticket_version": ticket.as_ref().map(|t| t.updated_at)});
     let clock = Instant::now();
-    let result = plugin.run(&input).await;
+    let result = plugin.run_within(&input, spec.timeout()).await;
     record.duration_us = clock.elapsed().as_micros() as i64;
     let (outcome, changes) = match result {
         Ok(outcome) => {

@@ -189,21 +189,46 @@ impl StoreServices {
 
 #[async_trait]
 impl KvStore for StoreServices {
+    // During a dry-run (`dry_run::KV_OVERLAY` is set for the task) reads
+    // see the overlay first and writes go only to the overlay, so a
+    // dry-run never changes what real runs will read.
     async fn get(&self, plugin: &str, bucket: &str, key: &str) -> Result<Option<Vec<u8>>, ServiceError> {
+        if let Some(overlay) = overlay()
+            && let Some(value) = overlay.get(plugin, bucket, key).await?
+        {
+            return Ok(Some(value));
+        }
         self.store.kv_get(plugin, bucket, key).await.map_err(service_error("kv get"))
     }
 
     async fn set(&self, plugin: &str, bucket: &str, key: &str, value: Vec<u8>, ttl: Option<Duration>) -> Result<(), ServiceError> {
+        if let Some(overlay) = overlay() {
+            return overlay.set(plugin, bucket, key, value, ttl).await;
+        }
         self.store.kv_set(plugin, bucket, key, value, ttl).await.map_err(service_error("kv set"))
     }
 
     async fn delete(&self, plugin: &str, bucket: &str, key: &str) -> Result<(), ServiceError> {
+        if let Some(overlay) = overlay() {
+            return overlay.delete(plugin, bucket, key).await;
+        }
         self.store.kv_delete(plugin, bucket, key).await.map_err(service_error("kv delete"))
     }
 
     async fn increment(&self, plugin: &str, bucket: &str, key: &str, delta: i64) -> Result<i64, ServiceError> {
+        if let Some(overlay) = overlay() {
+            if overlay.get(plugin, bucket, key).await?.is_none() {
+                let base = self.store.kv_get(plugin, bucket, key).await.map_err(service_error("kv get"))?.unwrap_or_else(|| b"0".to_vec());
+                overlay.set(plugin, bucket, key, base, None).await?;
+            }
+            return overlay.increment(plugin, bucket, key, delta).await;
+        }
         self.store.kv_increment(plugin, bucket, key, delta).await.map_err(service_error("kv increment"))
     }
+}
+
+fn overlay() -> Option<std::sync::Arc<switchyard_plugin_host::MemoryKv>> {
+    crate::dry_run::KV_OVERLAY.try_with(|o| o.clone()).ok()
 }
 
 #[async_trait]

@@ -539,11 +539,18 @@ impl Plugin {
     /// validates the result. `input.context.deadline` is overwritten with
     /// the real deadline.
     pub async fn run(&self, input: &StepInput) -> Result<StepOutcome, PluginError> {
+        self.run_within(input, None).await
+    }
+
+    /// [`Plugin::run`] with a shorter time limit (a workflow step's
+    /// `timeout_ms`); the manifest's limit still caps it.
+    pub async fn run_within(&self, input: &StepInput, limit: Option<Duration>) -> Result<StepOutcome, PluginError> {
+        let timeout = limit.map_or(self.timeout(), |l| l.min(self.timeout()));
         let started = Instant::now();
-        let deadline = started + self.timeout();
+        let deadline = started + timeout;
         let mut wit_input: wit::StepInput = input.into();
         let now_ms = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_millis() as i64).unwrap_or(0);
-        wit_input.context.deadline = now_ms + self.limits.timeout_ms as i64;
+        wit_input.context.deadline = now_ms + timeout.as_millis() as i64;
         let mut store = self.new_store(deadline);
         let span = tracing::info_span!(
             "plugin_step",
@@ -560,7 +567,7 @@ impl Plugin {
         .instrument(span);
         // The epoch deadline stops guest compute; this outer timeout also
         // covers time spent awaiting host calls.
-        let result = tokio::time::timeout(self.timeout() + Duration::from_millis(50), call).await;
+        let result = tokio::time::timeout(timeout + Duration::from_millis(50), call).await;
         let raw = match result {
             Err(_) => return Err(self.timeout_error()),
             Ok(Err(e)) => return Err(self.classify(e, &mut store, deadline)),

@@ -1,9 +1,9 @@
 //! The workflow document: serde types mirroring `schema/workflow.schema.json`.
 //!
-//! Build a document with [`crate::parse`], which reports every problem with
+//! Build a document with [`crate::parse()`], which reports every problem with
 //! its path. Deserializing these types directly skips the semantic checks
 //! (unique step ids, `goto` targets, known condition fields); run
-//! [`crate::validate`] on such a document before using it.
+//! [`crate::validate()`] on such a document before using it.
 
 use std::time::Duration;
 

@@ -101,7 +101,7 @@ impl fmt::Display for Problems {
 
 impl std::error::Error for Problems {}
 
-/// What the installed plugins are, for [`validate`].
+/// What the installed plugins are, for [`validate()`].
 pub trait PluginCatalog {
     /// Checks that a plugin matching `requirement` is installed and that `config` satisfies its config schema.
     fn check_step(&self, plugin: &str, requirement: &VersionReq, config: &Value) -> Result<(), CatalogProblem>;
@@ -134,7 +134,7 @@ pub fn parse(text: &str, format: Format) -> Result<WorkflowDocument, Problems> {
 
 /// Checks a document against the installed plugins: each step's plugin must
 /// exist, a version must match its requirement, and its config must satisfy
-/// the plugin's schema. It also repeats the checks of [`parse`], so a
+/// the plugin's schema. It also repeats the checks of [`parse()`], so a
 /// document built or deserialized some other way is checked in full.
 pub fn validate(doc: &WorkflowDocument, catalog: &dyn PluginCatalog) -> Result<(), Problems> {
     let mut problems = match serde_json::to_value(doc) {
@@ -145,7 +145,7 @@ pub fn validate(doc: &WorkflowDocument, catalog: &dyn PluginCatalog) -> Result<(
     if problems.is_empty() { Ok(()) } else { Err(Problems(problems)) }
 }
 
-/// [`parse`], then the catalog checks of [`validate`], with lines.
+/// [`parse()`], then the catalog checks of [`validate()`], with lines.
 pub fn parse_and_validate(text: &str, format: Format, catalog: &dyn PluginCatalog) -> Result<WorkflowDocument, Problems> {
     let (parsed, lines) = parse_with_lines(text, format);
     let doc = parsed?;

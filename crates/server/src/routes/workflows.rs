@@ -38,6 +38,8 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(get_run))
         .routes(routes!(list_notifications))
         .routes(routes!(list_plugins))
+        .routes(routes!(list_secrets))
+        .routes(routes!(put_secret, delete_secret))
         .routes(routes!(workflow_schema))
 }
 
@@ -605,6 +607,64 @@ pub async fn list_plugins(State(state): State<AppState>, caller: Caller) -> ApiR
             })
             .collect(),
     ))
+}
+
+/// A secret's name (values are never returned).
+#[derive(Debug, Serialize, ToSchema)]
+pub struct SecretDto {
+    /// Secret name.
+    pub name: String,
+    /// Last set.
+    pub updated_at: DateTime<Utc>,
+}
+
+/// The names of a plugin's secrets (admin).
+#[utoipa::path(get, path = "/api/v1/plugins/{id}/secrets", tag = "workflows", params(("id" = String, Path)),
+    responses((status = 200, body = Vec<SecretDto>), (status = 403, body = ErrorBody)), security(("bearer" = [])))]
+pub async fn list_secrets(State(state): State<AppState>, caller: Caller, Path(id): Path<String>) -> ApiResult<Json<Vec<SecretDto>>> {
+    caller.require_admin()?;
+    let names = state.store.list_secret_names(Some(&id)).await?;
+    Ok(Json(names.into_iter().map(|(_, name, updated_at)| SecretDto { name, updated_at }).collect()))
+}
+
+/// A secret value.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SecretBody {
+    /// The value; readable only by the plugin, and only if its manifest
+    /// requests this secret.
+    pub value: String,
+}
+
+/// Set a plugin's secret (admin).
+#[utoipa::path(put, path = "/api/v1/plugins/{id}/secrets/{name}", tag = "workflows", params(("id" = String, Path), ("name" = String, Path)),
+    request_body = SecretBody, responses((status = 204), (status = 422, body = ErrorBody)), security(("bearer" = [])))]
+pub async fn put_secret(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path((id, name)): Path<(String, String)>,
+    ApiJson(body): ApiJson<SecretBody>,
+) -> ApiResult<axum::http::StatusCode> {
+    caller.require_admin()?;
+    state.store.set_secret(&id, &name, &body.value).await?;
+    tracing::info!(plugin = %id, secret = %name, by = %caller.0.username, "plugin secret set");
+    Ok(axum::http::StatusCode::NO_CONTENT)
+}
+
+/// Delete a plugin's secret (admin).
+#[utoipa::path(delete, path = "/api/v1/plugins/{id}/secrets/{name}", tag = "workflows", params(("id" = String, Path), ("name" = String, Path)),
+    responses((status = 204), (status = 404, body = ErrorBody)), security(("bearer" = [])))]
+pub async fn delete_secret(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path((id, name)): Path<(String, String)>,
+) -> ApiResult<axum::http::StatusCode> {
+    caller.require_admin()?;
+    if state.store.delete_secret(&id, &name).await? {
+        Ok(axum::http::StatusCode::NO_CONTENT)
+    } else {
+        Err(ApiError::not_found(format_args!("secret `{name}` of plugin `{id}`")))
+    }
 }
 
 /// The JSON Schema of workflow documents (public: editors fetch it).
