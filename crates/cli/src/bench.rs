@@ -228,12 +228,14 @@ async fn workflow(a: WorkflowArgs, settings: &Settings) -> anyhow::Result<()> {
     // Wait for the engine to finish.
     let deadline = Instant::now() + Duration::from_secs(300);
     loop {
+        // Position first: runs are committed with it, so the count sees them.
+        let position = store.position("dispatcher").await?;
+        let caught_up = store.events_after(position, 1).await?.is_empty();
         let mut busy = 0;
         for s in [run_status::PENDING, run_status::RUNNING, run_status::WAITING] {
             busy += store.count_runs(s).await?;
         }
-        let position = store.position("dispatcher").await?;
-        if busy == 0 && store.events_after(position, 1).await?.is_empty() {
+        if busy == 0 && caught_up {
             break;
         }
         if Instant::now() > deadline {

@@ -85,13 +85,15 @@ fn new_incident(title: &str, category: Option<&str>) -> CreateIncident {
 async fn settle(store: &Store) {
     let deadline = Instant::now() + Duration::from_secs(30);
     loop {
+        // The dispatcher must have reached the end of the log first: the
+        // runs it started are committed with its position, so counting
+        // after this sees them.
+        let position = store.position("dispatcher").await.unwrap();
+        let last = store.events_after(position, 1).await.unwrap();
         let mut busy = 0;
         for s in [run_status::PENDING, run_status::RUNNING, run_status::WAITING] {
             busy += store.count_runs(s).await.unwrap();
         }
-        // Also wait for the dispatcher to reach the end of the log.
-        let position = store.position("dispatcher").await.unwrap();
-        let last = store.events_after(position, 1).await.unwrap();
         if busy == 0 && last.is_empty() {
             return;
         }
@@ -201,7 +203,8 @@ async fn versions_loops_cron_and_dry_run(db: TestDatabase) {
     settle(store).await;
     let runs = store.list_runs(&RunFilter { workflow_id: Some("reroute".into()), limit: 10, ..Default::default() }).await.unwrap();
     assert_eq!(runs.len(), 1, "one run for the user's edit, none for the workflow's own");
-    assert_eq!(store.get_incident(number).await.unwrap().assignment_group.as_deref(), Some("dba"));
+    let steps = store.run_steps(runs[0].id).await.unwrap();
+    assert_eq!(store.get_incident(number).await.unwrap().assignment_group.as_deref(), Some("dba"), "{runs:?} {steps:?}");
 
     // A new version is used by new runs; the old one stays readable.
     let err = engine.publish(&doc(1, "dba"), Format::Yaml, "test", PublishMode::Always).await.unwrap_err();
