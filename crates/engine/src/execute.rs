@@ -34,6 +34,9 @@ struct Active {
     run: RunRecord,
     workflow: Arc<LoadedWorkflow>,
     state: RunState,
+    /// Step executions recorded so far (retries included); the next one's
+    /// ordinal is this plus one. Stored in `workflow_runs.steps_run`.
+    executions: u32,
     step: usize,
     attempt: u32,
     outputs: Vec<StepOutput>,
@@ -108,6 +111,7 @@ pub(crate) async fn execute_batch(inner: &Arc<Inner>, runs: Vec<RunRecord>) -> R
         let state =
             RunState { status: RunStatus::Running, step: run.step as usize, attempt: run.attempt as u32, steps_run: run.steps_run as u32 };
         active.push(Active {
+            executions: run.steps_run as u32,
             trigger: trigger_of(&run),
             step: run.step as usize,
             attempt: run.attempt as u32,
@@ -130,7 +134,7 @@ pub(crate) async fn execute_batch(inner: &Arc<Inner>, runs: Vec<RunRecord>) -> R
                 a.run.clone(),
                 a.step,
                 a.attempt,
-                a.state.steps_run,
+                a.executions,
                 a.trigger.clone(),
                 ticket,
                 a.outputs.clone(),
@@ -185,14 +189,14 @@ async fn execute_step(
     run: RunRecord,
     step: usize,
     attempt: u32,
-    steps_run: u32,
+    executions: u32,
     trigger: Trigger,
     ticket: Option<Ticket>,
     previous: Vec<StepOutput>,
 ) -> Executed {
     let spec = &workflow.document.steps[step];
     let started_at = Utc::now();
-    let ordinal = steps_run as i32 + 1;
+    let ordinal = executions as i32 + 1;
     let mut record = StepRecord {
         run_id: run.id,
         ordinal,
@@ -351,14 +355,19 @@ async fn commit_step(inner: &Inner, txn: &WriteTxn, mut a: Active, mut e: Execut
     if let StepOutcome::Succeeded { .. } = &e.outcome {
         a.outputs.push(StepOutput { step_id: e.record.step_id.clone(), output: e.record.output.clone().unwrap_or(Value::Null) });
     }
-    let (state, command) = run::advance(&a.workflow.document, &a.state, &e.outcome);
+    // The state machine bounds a run by the steps it started; counting
+    // every execution (retries too) bounds it a little sooner and keeps one
+    // counter, which is also the ordinal of each step record.
+    let executions = a.executions + 1;
+    let counted = RunState { steps_run: executions, ..a.state.clone() };
+    let (state, command) = run::advance(&a.workflow.document, &counted, &e.outcome);
     let now = Utc::now();
     let outputs = serde_json::to_value(&a.outputs).unwrap_or(Value::Null);
     let base = |status, step: usize, attempt: u32, error: Option<String>, due_at| RunProgress {
         status,
         step: step as i32,
         attempt: attempt as i32,
-        steps_run: state.steps_run as i32,
+        steps_run: executions as i32,
         outputs: outputs.clone(),
         error,
         due_at,
@@ -392,6 +401,7 @@ async fn commit_step(inner: &Inner, txn: &WriteTxn, mut a: Active, mut e: Execut
         Err(err) => return Err(err.into()),
     }
     a.state = state;
+    a.executions = executions;
     Ok(goes_on.map(|(step, attempt)| {
         a.step = step;
         a.attempt = attempt;

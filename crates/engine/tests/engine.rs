@@ -256,6 +256,44 @@ async fn versions_loops_cron_and_dry_run(db: TestDatabase) {
     engine.shutdown();
 }
 
+/// A failing plugin (the test suite's hostile component, looping until its
+/// deadline) is retried per the step's policy, each attempt recorded with
+/// its own ordinal, and the ticket is left untouched.
+async fn failing_step_is_retried_then_fails_cleanly(db: TestDatabase) {
+    let store = &db.store;
+    seed_directory(store).await;
+    let engine = start(store, "node-a").await;
+    let wasm = root().join("plugins/target/wasm32-wasip2/release/test_hostile.wasm");
+    assert!(wasm.exists(), "{} is missing: run scripts/build-plugins.sh first", wasm.display());
+    let dir = tempfile::tempdir().unwrap();
+    let plugin = dir.path().join("hostile");
+    std::fs::create_dir(&plugin).unwrap();
+    std::fs::copy(&wasm, plugin.join("hostile.wasm")).unwrap();
+    std::fs::write(plugin.join("config.schema.json"), r#"{"type": "object"}"#).unwrap();
+    std::fs::write(
+        plugin.join("plugin.toml"),
+        "id = \"hostile\"\nversion = \"0.1.0\"\nname = \"Hostile\"\ndescription = \"test\"\nkinds = [\"routing\"]\nworld = \"full-step\"\n\
+         component = \"hostile.wasm\"\nconfig_schema = \"config.schema.json\"\n[capabilities]\ninterfaces = [\"log\", \"kv\", \"http\", \"cmdb\", \"tickets\", \"directory\", \"secrets\"]\n[limits]\ntimeout_ms = 1000\n",
+    )
+    .unwrap();
+    let host = PluginHost::new(HostConfig::default(), switchyard_engine::services::host_services(store.clone())).unwrap();
+    switchyard_engine::catalog::install_directory(&host, engine.registry(), dir.path()).unwrap();
+    let doc = "id: spin\nname: Spin\nversion: 1\ntriggers: [ { ticket_created: {} } ]\nsteps:\n  - id: spin\n    plugin: hostile\n    \
+               config: { mode: loop }\n    timeout_ms: 50\n    retry: { max_attempts: 2, initial_backoff_ms: 10 }\n";
+    engine.publish(doc, Format::Yaml, "test", PublishMode::Always).await.unwrap();
+    let number = store.create_incident(new_incident("Spin", None)).await.unwrap().incident.number;
+    settle(store).await;
+    let runs = store.list_runs(&RunFilter { incident_id: Some(number.0), limit: 10, ..Default::default() }).await.unwrap();
+    assert_eq!(runs[0].status, run_status::FAILED, "{runs:?}");
+    let steps = store.run_steps(runs[0].id).await.unwrap();
+    assert_eq!(steps.iter().map(|s| (s.ordinal, s.attempt, s.status.as_str())).collect::<Vec<_>>(), [(1, 1, "failed"), (2, 2, "failed")]);
+    assert!(steps[1].error.as_deref().unwrap_or_default().contains("exceeded its 50 ms deadline"), "{:?}", steps[1].error);
+    let history = store.history(number, true).await.unwrap();
+    assert!(history.iter().all(|e| e.actor.kind != ActorKind::Workflow), "ticket untouched: {history:?}");
+    engine.shutdown();
+}
+
 switchyard_store::both_backends!(default_workflow, default_workflow_routes_assigns_and_notifies);
+switchyard_store::both_backends!(failing_step_retried, failing_step_is_retried_then_fails_cleanly);
 switchyard_store::both_backends!(unknown_group, unknown_group_fails_the_step_and_leaves_the_ticket_alone);
 switchyard_store::both_backends!(versions_loops_cron_dry_run, versions_loops_cron_and_dry_run);

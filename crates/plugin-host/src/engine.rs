@@ -546,6 +546,14 @@ impl Plugin {
     /// `timeout_ms`); the manifest's limit still caps it.
     pub async fn run_within(&self, input: &StepInput, limit: Option<Duration>) -> Result<StepOutcome, PluginError> {
         let timeout = limit.map_or(self.timeout(), |l| l.min(self.timeout()));
+        self.run_for(input, timeout).await.map_err(|e| match e {
+            // Report the limit that applied, not the manifest's.
+            PluginError::Timeout { plugin, .. } => PluginError::Timeout { plugin, timeout_ms: timeout.as_millis() as u64 },
+            other => other,
+        })
+    }
+
+    async fn run_for(&self, input: &StepInput, timeout: Duration) -> Result<StepOutcome, PluginError> {
         let started = Instant::now();
         let deadline = started + timeout;
         let mut wit_input: wit::StepInput = input.into();
