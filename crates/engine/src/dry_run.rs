@@ -268,6 +268,7 @@ async fn dry_run_ticket(inner: &Inner, doc: &WorkflowDocument, number: IncidentN
                         config: spec.config.clone(),
                         previous: previous.clone(),
                     };
+                    let _slot = inner.step_slots.clone().acquire_owned().await;
                     let clock = Instant::now();
                     let result = plugin.run_within(&input, spec.timeout()).await;
                     dry.duration_us = clock.elapsed().as_micros() as u64;

@@ -140,11 +140,14 @@ pub(crate) async fn execute_batch(inner: &Arc<Inner>, runs: Vec<RunRecord>) -> R
                 a.outputs.clone(),
             )));
         }
+        let round = Instant::now();
         let mut executed = Vec::with_capacity(handles.len());
         for h in handles {
             executed
                 .push(h.await.map_err(|e| EngineError::Invalid { field: "executor".into(), message: format!("step task failed: {e}") })?);
         }
+        let steps_done = round.elapsed();
+        let runs = active.len();
         let txn = inner.store.begin().await?;
         let mut next = Vec::with_capacity(active.len());
         for (a, e) in active.into_iter().zip(executed) {
@@ -153,6 +156,7 @@ pub(crate) async fn execute_batch(inner: &Arc<Inner>, runs: Vec<RunRecord>) -> R
             }
         }
         txn.commit().await?;
+        tracing::debug!(runs, steps_ms = steps_done.as_millis() as u64, commit_ms = (round.elapsed() - steps_done).as_millis() as u64, "round");
         active = next;
     }
     Ok(())
@@ -270,6 +274,9 @@ async fn execute_step(
         previous,
     };
     record.input = json!({"trigger": input.trigger, "config": input.config, "previous": input.previous, "ticket_version": ticket.as_ref().map(|t| t.updated_at)});
+    // Wait for a slot: the plugin host has a fixed number of instance
+    // slots, and the deadline should measure the plugin, not the queue.
+    let _slot = inner.step_slots.clone().acquire_owned().await;
     let clock = Instant::now();
     let result = plugin.run_within(&input, spec.timeout()).await;
     record.duration_us = clock.elapsed().as_micros() as i64;

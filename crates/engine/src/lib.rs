@@ -50,6 +50,9 @@ pub struct EngineConfig {
     pub dispatch_batch: u64,
     /// Most runs executed together (one commit per round).
     pub run_batch: usize,
+    /// Most plugin steps running at once; must not exceed the plugin
+    /// host's `max_concurrent_instances` (pooling slots, 64 by default).
+    pub max_parallel_steps: usize,
     /// How often to look for work written by other nodes, due retries and
     /// workflow changes when nothing wakes us.
     pub poll: Duration,
@@ -67,6 +70,7 @@ impl Default for EngineConfig {
             lease: Duration::from_secs(30),
             dispatch_batch: 1000,
             run_batch: 256,
+            max_parallel_steps: 32,
             poll: Duration::from_millis(250),
             max_depth: 3,
             cron_catch_up: Duration::from_secs(3600),
@@ -103,6 +107,8 @@ pub(crate) struct Inner {
     pub(crate) workflows: Workflows,
     pub(crate) config: EngineConfig,
     pub(crate) runs_tx: mpsc::UnboundedSender<switchyard_store::RunRecord>,
+    /// Bounds plugin steps in flight (see [`EngineConfig::max_parallel_steps`]).
+    pub(crate) step_slots: Arc<tokio::sync::Semaphore>,
 }
 
 /// A running engine. Dropping every handle does not stop it; call
@@ -122,7 +128,8 @@ impl Engine {
         workflows.refresh().await?;
         store.release_runs(&config.node).await?;
         let (runs_tx, runs_rx) = mpsc::unbounded_channel();
-        let inner = Arc::new(Inner { store, registry, workflows, config, runs_tx });
+        let step_slots = Arc::new(tokio::sync::Semaphore::new(config.max_parallel_steps.max(1)));
+        let inner = Arc::new(Inner { store, registry, workflows, config, runs_tx, step_slots });
         let (stop, stopped) = watch::channel(false);
         tokio::spawn(dispatch::run(inner.clone(), stopped.clone()));
         tokio::spawn(execute::run(inner.clone(), runs_rx, stopped.clone()));
@@ -136,7 +143,8 @@ impl Engine {
     pub async fn offline(store: Store, registry: Arc<Registry>, config: EngineConfig) -> Result<Engine, EngineError> {
         let workflows = Workflows::new(store.clone());
         let (runs_tx, _) = mpsc::unbounded_channel();
-        let inner = Arc::new(Inner { store, registry, workflows, config, runs_tx });
+        let step_slots = Arc::new(tokio::sync::Semaphore::new(config.max_parallel_steps.max(1)));
+        let inner = Arc::new(Inner { store, registry, workflows, config, runs_tx, step_slots });
         let (stop, _) = watch::channel(true);
         Ok(Engine { inner, stop })
     }
