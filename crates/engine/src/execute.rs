@@ -156,7 +156,12 @@ pub(crate) async fn execute_batch(inner: &Arc<Inner>, runs: Vec<RunRecord>) -> R
             }
         }
         txn.commit().await?;
-        tracing::debug!(runs, steps_ms = steps_done.as_millis() as u64, commit_ms = (round.elapsed() - steps_done).as_millis() as u64, "round");
+        tracing::debug!(
+            runs,
+            steps_ms = steps_done.as_millis() as u64,
+            commit_ms = (round.elapsed() - steps_done).as_millis() as u64,
+            "round"
+        );
         active = next;
     }
     Ok(())
