@@ -328,10 +328,18 @@ async fn shipped_workflow_routes_assigns_and_queues_notifications() {
         let routed = history.as_array().unwrap().iter().find(|e| e["field"] == "assignment_group").expect("a routing entry");
         let actor = routed["actor"].as_str().unwrap();
         assert!(actor.contains("default-incident@1") && actor.contains("plugin routing@0.1.0"), "{actor}");
+        // Notification is the step after assignment: wait for the run to end.
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+        let runs = loop {
+            let runs = get_json(&http, format!("{base}/api/v1/runs?ticket={number}")).await;
+            if runs[0]["status"] == "succeeded" || std::time::Instant::now() > deadline {
+                break runs;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        };
+        assert_eq!(runs[0]["status"], "succeeded", "{runs}");
         let notes = get_json(&http, format!("{base}/api/v1/notifications?ticket={number}")).await;
         assert_eq!(notes.as_array().unwrap().len(), 2, "{notes}");
-        let runs = get_json(&http, format!("{base}/api/v1/runs?ticket={number}")).await;
-        assert_eq!(runs[0]["status"], "succeeded", "{runs}");
         let run = get_json(&http, format!("{base}/api/v1/runs/{}", runs[0]["id"])).await;
         assert_eq!(run["steps"].as_array().unwrap().len(), 4, "{run}");
     }
