@@ -333,6 +333,22 @@ async fn openapi_covers_every_route() {
         ("/api/v1/me", vec!["get"]),
         ("/healthz", vec!["get"]),
         ("/readyz", vec!["get"]),
+        ("/api/v1/workflows", vec!["get", "post"]),
+        ("/api/v1/workflows/validate", vec!["post"]),
+        ("/api/v1/workflows/{id}", vec!["get"]),
+        ("/api/v1/workflows/{id}/versions", vec!["get"]),
+        ("/api/v1/workflows/{id}/versions/{version}", vec!["get"]),
+        ("/api/v1/workflows/{id}/enable", vec!["post"]),
+        ("/api/v1/workflows/{id}/disable", vec!["post"]),
+        ("/api/v1/workflows/{id}/dry-run", vec!["post"]),
+        ("/api/v1/workflows/{id}/run", vec!["post"]),
+        ("/api/v1/runs", vec!["get"]),
+        ("/api/v1/runs/{id}", vec!["get"]),
+        ("/api/v1/notifications", vec!["get"]),
+        ("/api/v1/plugins", vec!["get"]),
+        ("/api/v1/plugins/{id}/secrets", vec!["get"]),
+        ("/api/v1/plugins/{id}/secrets/{name}", vec!["put", "delete"]),
+        ("/api/v1/schemas/workflow.json", vec!["get"]),
     ];
     for (path, methods) in &expected {
         let item = paths.get(*path).unwrap_or_else(|| panic!("{path} missing from the OpenAPI document"));
