@@ -56,7 +56,7 @@ step "tests: plugins (native, plugin logic; Python routing logic)"
 (cd plugins/routing-py && python3 -m unittest 2>&1) | tee -a "$results" || status=1
 
 step "tests: server workspace"
-cargo test --workspace --locked 2>&1 | tee -a "$results" || status=1
+cargo test --workspace --locked --no-fail-fast 2>&1 | tee -a "$results" || status=1
 
 # cargo's "test result: ok. N passed; M failed" lines and unittest's "Ran N tests".
 passed=$(grep -oE 'test result: [a-zA-Z]+\. [0-9]+ passed' "$results" | grep -oE '[0-9]+ passed' | awk '{s+=$1} END {print s+0}')
