@@ -7,34 +7,11 @@
 #
 # Everything runs on this machine over loopback; each run is bounded in time.
 set -euo pipefail
-root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
-cd "$root"
 what="${1:-all}"
-bin="$root/target/release/switchyard"
-token="bench-admin-token-0123456789"
-pg_url="${SWITCHYARD_BENCH_PG_URL:-postgres://postgres@127.0.0.1:5432/test}"
-runs="${RUNS:-3}"
-seconds="${SECONDS_PER_RUN:-10}"
-work="$(mktemp -d)"
-pids=()
-cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; rm -rf "$work"; }
-trap cleanup EXIT
+# shellcheck source=lib/bench-common.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib/bench-common.sh"
 
 cargo build --release --locked -p switchyard >&2
-
-# start NAME [env...]: starts a server, sets $url.
-start() {
-    local name="$1"; shift
-    env SWITCHYARD_ADMIN_TOKEN="$token" SWITCHYARD_LOG=warn "$@" "$bin" serve --listen 127.0.0.1:0 --data-dir "$work/$name" >"$work/$name.out" 2>"$work/$name.err" &
-    pids+=($!)
-    for _ in $(seq 1 100); do
-        url="$(sed -n 's/^Switchyard listening on //p' "$work/$name.out")"
-        [[ -n "$url" ]] && return 0
-        sleep 0.1
-    done
-    echo "server $name did not start:" >&2; cat "$work/$name.err" >&2; exit 1
-}
-stop() { kill "${pids[-1]}"; wait "${pids[-1]}" 2>/dev/null || true; unset 'pids[-1]'; }
 
 creates() { # backend label, env...
     local label="$1"; shift

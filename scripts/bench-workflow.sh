@@ -10,39 +10,16 @@
 # Env: RUNS (default 3), SECONDS_PER_RUN (10), CLIENTS (32), RATE (the fixed
 # rate for the latency runs, default 500/s).
 set -euo pipefail
-root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
-cd "$root"
 what="${1:-all}"
-bin="$root/target/release/switchyard"
-token="bench-admin-token-0123456789"
-pg_url="${SWITCHYARD_BENCH_PG_URL:-postgres://postgres@127.0.0.1:5432/test}"
-runs="${RUNS:-3}"
-seconds="${SECONDS_PER_RUN:-10}"
 clients="${CLIENTS:-32}"
 rate="${RATE:-500}"
-work="$(mktemp -d)"
-pids=()
-cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; rm -rf "$work"; }
-trap cleanup EXIT
+ready="Active workflows" # the engine has installed the plugins
+# shellcheck source=lib/bench-common.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib/bench-common.sh"
 
 bash scripts/build-plugins.sh --no-python >&2
 cargo build --release --locked -p switchyard >&2
 export SWITCHYARD_PLUGINS_DIR="$root/plugins/dist" SWITCHYARD_WORKFLOWS_DIR="$root/workflows"
-
-start() { # NAME [env...]: starts a server, sets $url
-    local name="$1"; shift
-    env SWITCHYARD_ADMIN_TOKEN="$token" SWITCHYARD_LOG=warn "$@" "$bin" serve --listen 127.0.0.1:0 --data-dir "$work/$name" >"$work/$name.out" 2>"$work/$name.err" &
-    pids+=($!)
-    for _ in $(seq 1 600); do
-        if grep -q '^Active workflows' "$work/$name.out"; then
-            url="$(sed -n 's/^Switchyard listening on //p' "$work/$name.out")"
-            return 0
-        fi
-        sleep 0.1
-    done
-    echo "server $name did not start:" >&2; cat "$work/$name.err" >&2; exit 1
-}
-stop() { kill "${pids[-1]}"; wait "${pids[-1]}" 2>/dev/null || true; unset 'pids[-1]'; }
 
 seed_agents() { # agents on shift in every starter group
     local i=0
@@ -72,7 +49,7 @@ bench() { # LABEL [env...]
 
 schemas=()
 drop_schemas() { for s in "${schemas[@]}"; do psql "$pg_url" -qc "DROP SCHEMA IF EXISTS $s CASCADE" >/dev/null 2>&1 || true; done; }
-trap 'drop_schemas; cleanup' EXIT
+trap 'drop_schemas; bench_cleanup' EXIT
 
 case "$what" in
     sqlite) bench sqlite ;;

@@ -11,7 +11,7 @@ use std::sync::Arc;
 
 use switchyard_domain::directory::Role;
 use switchyard_engine::{Engine, EngineConfig};
-use switchyard_plugin_host::{HostConfig, PluginHost, Registry};
+use switchyard_plugin_host::{HostConfig, HostServices, PluginHost, Registry};
 use switchyard_server::AppState;
 use switchyard_store::{GroupInput, Store, StoreOptions, UserInput, redact};
 use tracing_subscriber::EnvFilter;
@@ -154,16 +154,26 @@ async fn serve(settings: Settings) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// A plugin host over `services` (components cached under the data
+/// directory) with every plugin of the plugins directory installed; also
+/// returns `id@version` of each. A missing directory installs nothing.
+pub(crate) fn install_plugins(settings: &Settings, services: HostServices) -> anyhow::Result<(Arc<Registry>, Vec<String>)> {
+    let host_config = HostConfig { cache_dir: Some(settings.data_dir.join("plugin-cache")), ..HostConfig::default() };
+    let host = PluginHost::new(host_config, services).context("starting the plugin host")?;
+    let registry = Arc::new(Registry::new());
+    let mut installed = Vec::new();
+    if settings.plugins_dir.is_dir() {
+        installed = switchyard_engine::catalog::install_directory(&host, &registry, &settings.plugins_dir)
+            .with_context(|| format!("installing plugins from {}", settings.plugins_dir.display()))?;
+    }
+    Ok((registry, installed))
+}
+
 /// Installs the plugins, starts the workflow engine and publishes the
 /// shipped workflows that are newer than what the database holds.
 async fn start_engine(store: &Store, settings: &Settings) -> anyhow::Result<Engine> {
-    let host_config = HostConfig { cache_dir: Some(settings.data_dir.join("plugin-cache")), ..HostConfig::default() };
-    let host =
-        PluginHost::new(host_config, switchyard_engine::services::host_services(store.clone())).context("starting the plugin host")?;
-    let registry = Arc::new(Registry::new());
+    let (registry, installed) = install_plugins(settings, switchyard_engine::services::host_services(store.clone()))?;
     if settings.plugins_dir.is_dir() {
-        let installed = switchyard_engine::catalog::install_directory(&host, &registry, &settings.plugins_dir)
-            .with_context(|| format!("installing plugins from {}", settings.plugins_dir.display()))?;
         println!("Plugins: {} (from {})", installed.join(", "), settings.plugins_dir.display());
     } else {
         println!("Plugins: none ({} does not exist; build them with scripts/build-plugins.sh)", settings.plugins_dir.display());

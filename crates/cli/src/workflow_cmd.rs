@@ -4,14 +4,13 @@
 //! nothing.
 
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 
 use anyhow::{Context, bail};
 use chrono::{DateTime, Utc};
 use switchyard_domain::incident::IncidentNumber;
 use switchyard_engine::dry_run::DryRunRequest;
 use switchyard_engine::{Engine, EngineConfig, EngineError};
-use switchyard_plugin_host::{HostConfig, HostServices, PluginHost, Registry};
+use switchyard_plugin_host::HostServices;
 use switchyard_workflow::Format;
 
 use crate::config::Settings;
@@ -53,22 +52,12 @@ fn read(file: &Path) -> anyhow::Result<(String, Format)> {
     Ok((text, format))
 }
 
-fn registry(settings: &Settings, services: HostServices) -> anyhow::Result<Arc<Registry>> {
-    let host = PluginHost::new(HostConfig { cache_dir: Some(settings.data_dir.join("plugin-cache")), ..HostConfig::default() }, services)?;
-    let registry = Arc::new(Registry::new());
-    if settings.plugins_dir.is_dir() {
-        switchyard_engine::catalog::install_directory(&host, &registry, &settings.plugins_dir)
-            .with_context(|| format!("installing plugins from {}", settings.plugins_dir.display()))?;
-    }
-    Ok(registry)
-}
-
 /// Runs a workflow command.
 pub async fn run(command: WorkflowCommand, settings: &Settings) -> anyhow::Result<()> {
     match command {
         WorkflowCommand::Validate { file } => {
             let (text, format) = read(&file)?;
-            let registry = registry(settings, HostServices::default())?;
+            let (registry, _) = crate::install_plugins(settings, HostServices::default())?;
             match switchyard_engine::catalog::validate_document(&registry, &text, format).await {
                 Ok(doc) => {
                     println!("{}: valid ({} version {}, {} step(s))", file.display(), doc.id, doc.version, doc.steps.len());
@@ -89,7 +78,7 @@ pub async fn run(command: WorkflowCommand, settings: &Settings) -> anyhow::Resul
         WorkflowCommand::DryRun { file, since, last, tickets, json } => {
             let (text, format) = read(&file)?;
             let store = crate::open_store(settings).await?;
-            let registry = registry(settings, switchyard_engine::services::host_services(store.clone()))?;
+            let (registry, _) = crate::install_plugins(settings, switchyard_engine::services::host_services(store.clone()))?;
             let engine = Engine::offline(store, registry, EngineConfig::default()).await?;
             let document = match engine.validate(&text, format).await {
                 Ok(d) => d,

@@ -32,14 +32,19 @@ pub struct Rejection {
 pub struct StepChanges {
     /// One edit holding every field change of the step.
     pub update: IncidentUpdate,
-    /// Whether `update` changes anything.
-    pub has_update: bool,
     /// Status moves, in order.
     pub transitions: Vec<TransitionRequest>,
     /// Work notes (`internal = true`) and comments.
     pub notes: Vec<(String, bool)>,
     /// Notifications for the outbox.
     pub notifications: Vec<Notification>,
+}
+
+impl StepChanges {
+    /// Whether the step edits any field.
+    pub fn has_update(&self) -> bool {
+        self.update != IncidentUpdate::default()
+    }
 }
 
 fn action_name(action: &Action) -> &'static str {
@@ -163,20 +168,6 @@ pub fn plan(actions: &[Action], ticket: Option<&Ticket>) -> Result<StepChanges, 
             }
         }
     }
-    let u = &changes.update;
-    changes.has_update = u.title.is_some()
-        || u.description.is_some()
-        || u.category.is_some()
-        || u.subcategory.is_some()
-        || u.service_id.is_some()
-        || u.affected_ci_ids.is_some()
-        || u.impact.is_some()
-        || u.urgency.is_some()
-        || u.priority_override.is_some()
-        || u.assignment_group.is_some()
-        || u.assignee.is_some()
-        || u.escalation_level.is_some()
-        || u.custom_fields.is_some();
     Ok(changes)
 }
 
@@ -228,7 +219,7 @@ mod tests {
             Action::AddWorkNote { text: "routed".into() },
         ];
         let c = plan(&actions, Some(&ticket())).unwrap();
-        assert!(c.has_update);
+        assert!(c.has_update());
         assert_eq!(c.update.assignment_group, Some(Some("network".into())));
         assert_eq!(c.update.custom_fields, Some(serde_json::json!({"site": "berlin", "floor": 3})));
         assert_eq!(c.update.affected_ci_ids, Some(vec![7, 9]));

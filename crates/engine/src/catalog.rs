@@ -23,6 +23,22 @@ pub struct LoadedWorkflow {
     pub document: WorkflowDocument,
 }
 
+impl LoadedWorkflow {
+    /// Whether the document's conditions hold for `ticket`; a condition
+    /// that cannot be evaluated is logged and counts as not holding.
+    pub fn conditions_hold(&self, ticket: &Value) -> bool {
+        self.document.conditions_hold(ticket).unwrap_or_else(|e| {
+            tracing::warn!(workflow = %self.id, error = %e, "workflow condition failed to evaluate; not starting");
+            false
+        })
+    }
+
+    /// Whether `event` starts a run of this workflow on `ticket`.
+    pub fn triggered_by(&self, event: &switchyard_workflow::TriggerEvent<'_>, ticket: &Value) -> bool {
+        self.document.matches(event) && self.conditions_hold(ticket)
+    }
+}
+
 type Versions = HashMap<(String, i32), Arc<LoadedWorkflow>>;
 
 /// The latest version of every enabled workflow (what new events start),

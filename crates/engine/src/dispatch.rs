@@ -20,7 +20,7 @@ use chrono::Utc;
 use serde_json::Value;
 use switchyard_domain::incident::IncidentNumber;
 use switchyard_plugin_host::Trigger;
-use switchyard_store::{EventRecord, IncidentRecord, NewRun, RunRecord};
+use switchyard_store::{EventRecord, IncidentRecord, RunRecord};
 use switchyard_workflow::TriggerEvent;
 use tokio::sync::watch;
 
@@ -142,7 +142,6 @@ pub(crate) async fn dispatch_once(inner: &Inner) -> Result<usize, EngineError> {
             .iter()
             .map(|r: &IncidentRecord| (r.incident.number, serde_json::to_value(ticket_from_record(r)).unwrap_or(Value::Null)))
             .collect();
-        let lease_until = Utc::now() + chrono::Duration::from_std(inner.config.lease).unwrap_or_default();
         for change in &changes {
             let first = change.first();
             let fields = change.fields();
@@ -159,38 +158,18 @@ pub(crate) async fn dispatch_once(inner: &Inner) -> Result<usize, EngineError> {
             let depth = parent.map_or(0, |p| p.depth + 1);
             let Some(ticket) = tickets.get(&first.number) else { continue };
             for w in workflows.iter() {
-                if parent.is_some_and(|p| p.workflow_id == w.id) || depth > inner.config.max_depth {
+                let own_change = parent.is_some_and(|p| p.workflow_id == w.id);
+                if own_change || depth > inner.config.max_depth || !w.triggered_by(&event, ticket) {
                     continue;
                 }
-                if !w.document.matches(&event) {
-                    continue;
-                }
-                match w.document.conditions.as_ref().map(|c| c.evaluate(ticket)) {
-                    Some(Ok(false)) => continue,
-                    Some(Err(e)) => {
-                        tracing::warn!(workflow = %w.id, incident = %first.number, error = %e, "workflow condition failed to evaluate; not starting");
-                        continue;
-                    }
-                    _ => {}
-                }
-                runs.push(NewRun {
-                    workflow_id: w.id.clone(),
-                    workflow_version: w.version,
-                    incident_id: Some(first.number.0),
-                    origin: format!("event:{}", first.seq),
-                    trigger: serde_json::to_value(&trigger).unwrap_or(Value::Null),
-                    depth,
-                    lease: Some((inner.config.node.clone(), lease_until)),
-                });
+                runs.push(inner.leased_run(&w.id, w.version, Some(first.number.0), format!("event:{}", first.seq), &trigger, depth));
             }
         }
     }
     let created = store.insert_runs(&txn, runs).await?;
     store.set_position(&txn, POSITION, last_seq).await?;
     txn.commit().await?;
-    for run in created {
-        let _ = inner.runs_tx.send(run);
-    }
+    inner.hand_over(created);
     Ok(consumed)
 }
 
@@ -206,20 +185,12 @@ pub(crate) async fn start_manual(
     inner.store.get_incident(number).await?;
     let txn = inner.store.begin().await?;
     let origin = format!("manual:{}:{}", username, Utc::now().timestamp_micros());
-    let run = NewRun {
-        workflow_id: summary.id.clone(),
-        workflow_version: summary.latest_version,
-        incident_id: Some(number.0),
-        origin,
-        trigger: serde_json::to_value(Trigger::Manual(username.to_owned())).unwrap_or(Value::Null),
-        depth: 0,
-        lease: Some((inner.config.node.clone(), Utc::now() + chrono::Duration::from_std(inner.config.lease).unwrap_or_default())),
-    };
+    let run = inner.leased_run(&summary.id, summary.latest_version, Some(number.0), origin, &Trigger::Manual(username.to_owned()), 0);
     let mut created = inner.store.insert_runs(&txn, vec![run]).await?;
     txn.commit().await?;
     let run = created
         .pop()
         .ok_or_else(|| EngineError::Invalid { field: "origin".into(), message: "a manual run with this origin exists".into() })?;
-    let _ = inner.runs_tx.send(run.clone());
+    inner.hand_over(vec![run.clone()]);
     Ok(run)
 }

@@ -116,26 +116,11 @@ pub struct DryRunReport {
     pub tickets: Vec<TicketDryRun>,
 }
 
-/// Ticket fields a history event may name, as the plugin `Ticket` spells them.
+/// A history event's field as the plugin `Ticket` spells it (the names
+/// conditions use, plus `custom_fields`); `None` for fields tickets do not
+/// carry (resolution, priority override reason...).
 fn ticket_field(event_field: &str) -> Option<&'static str> {
-    Some(match event_field {
-        "title" => "title",
-        "description" => "description",
-        "category" => "category",
-        "subcategory" => "subcategory",
-        "service" | "service_id" => "service",
-        "affected_cis" => "affected_cis",
-        "impact" => "impact",
-        "urgency" => "urgency",
-        "priority" => "priority",
-        "status" => "status",
-        "pending_reason" => "pending_reason",
-        "assignment_group" => "assignment_group",
-        "assignee" => "assignee",
-        "escalation_level" => "escalation_level",
-        "custom_fields" => "custom_fields",
-        _ => return None,
-    })
+    switchyard_workflow::TICKET_FIELDS.iter().chain(&["custom_fields"]).copied().find(|f| *f == event_field)
 }
 
 /// History values to ticket JSON (priority is `"P3"` in history, 3 on tickets).
@@ -215,17 +200,15 @@ async fn dry_run_ticket(inner: &Inner, doc: &WorkflowDocument, number: IncidentN
         report.note = Some("the draft is not triggered by ticket creation or by hand".into());
         return Ok(report);
     };
-    if let Some(c) = &doc.conditions {
-        match c.evaluate(&at_creation) {
-            Ok(true) => {}
-            Ok(false) => {
-                report.note = Some("the draft's conditions do not hold for this ticket".into());
-                return Ok(report);
-            }
-            Err(e) => {
-                report.note = Some(format!("conditions: {e}"));
-                return Ok(report);
-            }
+    match doc.conditions_hold(&at_creation) {
+        Ok(true) => {}
+        Ok(false) => {
+            report.note = Some("the draft's conditions do not hold for this ticket".into());
+            return Ok(report);
+        }
+        Err(e) => {
+            report.note = Some(format!("conditions: {e}"));
+            return Ok(report);
         }
     }
     report.triggered = true;
@@ -245,7 +228,7 @@ async fn dry_run_ticket(inner: &Inner, doc: &WorkflowDocument, number: IncidentN
             duration_us: 0,
         };
         let ticket_json = serde_json::to_value(&ticket).unwrap_or(Value::Null);
-        let outcome = if spec.when.as_ref().is_some_and(|w| !w.evaluate(&ticket_json).unwrap_or(false)) {
+        let outcome = if !spec.applies_to(&ticket_json).unwrap_or(false) {
             dry.status = "skipped".into();
             StepOutcome::Skipped
         } else {
@@ -410,6 +393,7 @@ fn simulate(ticket: &mut Ticket, changes: &StepChanges) -> Vec<&'static str> {
         ticket.assignee = a.clone();
         touched.push("assignee");
     }
+    // The lifecycle rule `lifecycle::status_after_assignment`, on the plugin model.
     if ticket.status == switchyard_plugin_host::model::Status::New && ticket.assignment_group.is_some() {
         ticket.status = switchyard_plugin_host::model::Status::Assigned;
         touched.push("status");

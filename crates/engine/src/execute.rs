@@ -30,15 +30,14 @@ use crate::services::ticket_from_record;
 use crate::{EngineError, Inner};
 
 /// A run being executed.
+#[derive(Clone)]
 struct Active {
     run: RunRecord,
     workflow: Arc<LoadedWorkflow>,
+    /// The step and attempt to run next. `steps_run` counts step
+    /// executions, retries included: the next record's ordinal is it plus
+    /// one (stored in `workflow_runs.steps_run`).
     state: RunState,
-    /// Step executions recorded so far (retries included); the next one's
-    /// ordinal is this plus one. Stored in `workflow_runs.steps_run`.
-    executions: u32,
-    step: usize,
-    attempt: u32,
     outputs: Vec<StepOutput>,
     trigger: Trigger,
 }
@@ -110,16 +109,7 @@ pub(crate) async fn execute_batch(inner: &Arc<Inner>, runs: Vec<RunRecord>) -> R
         let outputs: Vec<StepOutput> = serde_json::from_value(run.outputs.clone()).unwrap_or_default();
         let state =
             RunState { status: RunStatus::Running, step: run.step as usize, attempt: run.attempt as u32, steps_run: run.steps_run as u32 };
-        active.push(Active {
-            executions: run.steps_run as u32,
-            trigger: trigger_of(&run),
-            step: run.step as usize,
-            attempt: run.attempt as u32,
-            state,
-            outputs,
-            workflow,
-            run,
-        });
+        active.push(Active { trigger: trigger_of(&run), state, outputs, workflow, run });
     }
     while !active.is_empty() {
         let numbers: Vec<IncidentNumber> = active.iter().filter_map(|a| a.run.incident_id.map(IncidentNumber)).collect();
@@ -128,17 +118,7 @@ pub(crate) async fn execute_batch(inner: &Arc<Inner>, runs: Vec<RunRecord>) -> R
         let mut handles = Vec::with_capacity(active.len());
         for a in &active {
             let ticket = a.run.incident_id.and_then(|id| tickets.get(&id).cloned());
-            handles.push(tokio::spawn(execute_step(
-                inner.clone(),
-                a.workflow.clone(),
-                a.run.clone(),
-                a.step,
-                a.attempt,
-                a.executions,
-                a.trigger.clone(),
-                ticket,
-                a.outputs.clone(),
-            )));
+            handles.push(tokio::spawn(execute_step(inner.clone(), a.clone(), ticket)));
         }
         let round = Instant::now();
         let mut executed = Vec::with_capacity(handles.len());
@@ -191,133 +171,126 @@ fn failure(kind: FailureKind, message: String) -> StepOutcome {
     StepOutcome::Failed { error: kind, message }
 }
 
-#[allow(clippy::too_many_arguments)]
-async fn execute_step(
-    inner: Arc<Inner>,
-    workflow: Arc<LoadedWorkflow>,
-    run: RunRecord,
-    step: usize,
-    attempt: u32,
-    executions: u32,
-    trigger: Trigger,
-    ticket: Option<Ticket>,
-    previous: Vec<StepOutput>,
-) -> Executed {
-    let spec = &workflow.document.steps[step];
-    let started_at = Utc::now();
-    let ordinal = executions as i32 + 1;
-    let mut record = StepRecord {
-        run_id: run.id,
-        ordinal,
-        step_id: spec.id.clone(),
-        attempt: attempt as i32,
-        plugin_id: spec.plugin.clone(),
-        plugin_version: String::new(),
-        plugin_sha256: String::new(),
-        status: "succeeded".into(),
-        input: Value::Null,
-        output: None,
-        actions: json!([]),
-        logs: json!([]),
-        error: None,
-        started_at,
-        duration_us: 0,
+/// Runs one step of a run against its ticket snapshot.
+async fn execute_step(inner: Arc<Inner>, a: Active, ticket: Option<Ticket>) -> Executed {
+    let spec = &a.workflow.document.steps[a.state.step];
+    let mut e = Executed {
+        record: StepRecord {
+            run_id: a.run.id,
+            ordinal: a.state.steps_run as i32 + 1,
+            step_id: spec.id.clone(),
+            attempt: a.state.attempt as i32,
+            plugin_id: spec.plugin.clone(),
+            plugin_version: String::new(),
+            plugin_sha256: String::new(),
+            status: "succeeded".into(),
+            input: Value::Null,
+            output: None,
+            actions: json!([]),
+            logs: json!([]),
+            error: None,
+            started_at: Utc::now(),
+            duration_us: 0,
+        },
+        outcome: StepOutcome::Skipped,
+        changes: None,
+        actor_name: String::new(),
     };
-    let actor_name = |version: &str, sha: &str| {
-        format!("{}@{} step {} plugin {}@{} ({})", workflow.id, workflow.version, spec.id, spec.plugin, version, &sha[..sha.len().min(12)])
-    };
-    if run.incident_id.is_some() && ticket.is_none() {
-        let outcome = failure(FailureKind::Fatal, "the ticket no longer exists".into());
-        record.status = "failed".into();
-        record.error = Some("the ticket no longer exists".into());
-        return Executed { record, outcome, changes: None, actor_name: actor_name("", "") };
-    }
-    let ticket_json = ticket.as_ref().map(|t| serde_json::to_value(t).unwrap_or(Value::Null)).unwrap_or(Value::Null);
-    if let Some(when) = &spec.when {
-        match when.evaluate(&ticket_json) {
-            Ok(true) => {}
-            Ok(false) => {
-                record.status = "skipped".into();
-                return Executed { record, outcome: StepOutcome::Skipped, changes: None, actor_name: actor_name("", "") };
-            }
-            Err(e) => {
-                record.status = "failed".into();
-                record.error = Some(format!("condition: {e}"));
-                return Executed {
-                    record,
-                    outcome: failure(FailureKind::Fatal, format!("condition: {e}")),
-                    changes: None,
-                    actor_name: actor_name("", ""),
-                };
-            }
+    e.outcome = attempt_step(&inner, &a, ticket, &mut e).await;
+    match &e.outcome {
+        StepOutcome::Failed { message, .. } => {
+            e.record.status = "failed".into();
+            e.record.error = Some(message.clone());
         }
+        StepOutcome::Skipped => e.record.status = "skipped".into(),
+        StepOutcome::Succeeded { .. } => {}
+    }
+    e
+}
+
+/// Checks the step's condition, runs its plugin and plans its actions,
+/// filling in `e`; returns how the attempt ended.
+async fn attempt_step(inner: &Inner, a: &Active, ticket: Option<Ticket>, e: &mut Executed) -> StepOutcome {
+    let workflow = &a.workflow;
+    let spec = &workflow.document.steps[a.state.step];
+    if a.run.incident_id.is_some() && ticket.is_none() {
+        return failure(FailureKind::Fatal, "the ticket no longer exists".into());
+    }
+    match spec.applies_to(&serde_json::to_value(&ticket).unwrap_or(Value::Null)) {
+        Ok(true) => {}
+        Ok(false) => return StepOutcome::Skipped,
+        Err(err) => return failure(FailureKind::Fatal, format!("condition: {err}")),
     }
     let plugin = match inner.registry.get(&spec.plugin, &spec.version) {
         Ok(p) => p,
-        Err(e) => {
-            record.status = "failed".into();
-            record.error = Some(e.to_string());
-            return Executed { record, outcome: failure(FailureKind::Fatal, e.to_string()), changes: None, actor_name: actor_name("", "") };
-        }
+        Err(err) => return failure(FailureKind::Fatal, err.to_string()),
     };
+    let record = &mut e.record;
     record.plugin_version = plugin.version().to_string();
     record.plugin_sha256 = plugin.sha256().to_owned();
-    let name = actor_name(&record.plugin_version, &record.plugin_sha256);
+    let sha = &record.plugin_sha256;
+    e.actor_name = format!(
+        "{}@{} step {} plugin {}@{} ({})",
+        workflow.id,
+        workflow.version,
+        spec.id,
+        spec.plugin,
+        record.plugin_version,
+        &sha[..sha.len().min(12)]
+    );
     let input = StepInput {
         context: StepContext {
             workflow_id: workflow.id.clone(),
             workflow_version: workflow.version as u32,
-            run_id: run.id.to_string(),
+            run_id: a.run.id.to_string(),
             step_id: spec.id.clone(),
-            attempt,
+            attempt: a.state.attempt,
             deadline: 0,
-            now: started_at.timestamp_millis(),
+            now: record.started_at.timestamp_millis(),
         },
-        trigger,
-        ticket: ticket.clone(),
+        trigger: a.trigger.clone(),
+        ticket,
         config: spec.config.clone(),
-        previous,
+        previous: a.outputs.clone(),
     };
-    record.input = json!({"trigger": input.trigger, "config": input.config, "previous": input.previous, "ticket_version": ticket.as_ref().map(|t| t.updated_at)});
+    record.input = json!({"trigger": input.trigger, "config": input.config, "previous": input.previous, "ticket_version": input.ticket.as_ref().map(|t| t.updated_at)});
     // Wait for a slot: the plugin host has a fixed number of instance
     // slots, and the deadline should measure the plugin, not the queue.
     let _slot = inner.step_slots.clone().acquire_owned().await;
     let clock = Instant::now();
     let result = plugin.run_within(&input, spec.timeout()).await;
     record.duration_us = clock.elapsed().as_micros() as i64;
-    let (outcome, changes) = match result {
+    match result {
         Ok(outcome) => {
             record.logs = serde_json::to_value(&outcome.logs).unwrap_or(Value::Null);
             match outcome.result {
                 Ok(result) => {
                     record.output = Some(result.output.clone());
                     record.actions = serde_json::to_value(&result.actions).unwrap_or(Value::Null);
-                    match actions::plan(&result.actions, ticket.as_ref()) {
-                        Ok(changes) => (StepOutcome::Succeeded { next_step: result.next_step.clone() }, Some(changes)),
-                        Err(rejection) => (failure(FailureKind::Rejected, rejection.to_string()), None),
+                    match actions::plan(&result.actions, input.ticket.as_ref()) {
+                        Ok(changes) => {
+                            e.changes = Some(changes);
+                            StepOutcome::Succeeded { next_step: result.next_step }
+                        }
+                        Err(rejection) => failure(FailureKind::Rejected, rejection.to_string()),
                     }
                 }
-                Err(StepError::Retryable(m)) => (failure(FailureKind::Retryable, m), None),
-                Err(StepError::Fatal(m)) => (failure(FailureKind::Fatal, m), None),
-                Err(StepError::InvalidConfig(m)) => (failure(FailureKind::InvalidConfig, m), None),
+                Err(StepError::Retryable(m)) => failure(FailureKind::Retryable, m),
+                Err(StepError::Fatal(m)) => failure(FailureKind::Fatal, m),
+                Err(StepError::InvalidConfig(m)) => failure(FailureKind::InvalidConfig, m),
             }
         }
-        Err(e @ PluginError::Timeout { .. }) => (failure(FailureKind::Timeout, e.to_string()), None),
-        Err(e @ (PluginError::Trap { .. } | PluginError::MemoryLimit { .. })) => (failure(FailureKind::Trap, e.to_string()), None),
-        Err(e) => (failure(FailureKind::Fatal, e.to_string()), None),
-    };
-    if let StepOutcome::Failed { message, .. } = &outcome {
-        record.status = "failed".into();
-        record.error = Some(message.clone());
+        Err(err @ PluginError::Timeout { .. }) => failure(FailureKind::Timeout, err.to_string()),
+        Err(err @ (PluginError::Trap { .. } | PluginError::MemoryLimit { .. })) => failure(FailureKind::Trap, err.to_string()),
+        Err(err) => failure(FailureKind::Fatal, err.to_string()),
     }
-    Executed { record, outcome, changes, actor_name: name }
 }
 
 /// Applies a step's changes through `txn` (a savepoint).
 async fn apply(inner: &Inner, txn: &WriteTxn, a: &Active, changes: StepChanges, actor: &Actor, step_id: &str) -> Result<(), StoreError> {
     if let Some(id) = a.run.incident_id {
         let number = IncidentNumber(id);
-        if changes.has_update {
+        if changes.has_update() {
             inner.store.apply_update(txn, number, changes.update, actor).await?;
         }
         for t in &changes.transitions {
@@ -370,9 +343,10 @@ async fn commit_step(inner: &Inner, txn: &WriteTxn, mut a: Active, mut e: Execut
     // The state machine bounds a run by the steps it started; counting
     // every execution (retries too) bounds it a little sooner and keeps one
     // counter, which is also the ordinal of each step record.
-    let executions = a.executions + 1;
+    let executions = a.state.steps_run + 1;
     let counted = RunState { steps_run: executions, ..a.state.clone() };
-    let (state, command) = run::advance(&a.workflow.document, &counted, &e.outcome);
+    let (mut state, command) = run::advance(&a.workflow.document, &counted, &e.outcome);
+    state.steps_run = executions;
     let now = Utc::now();
     let outputs = serde_json::to_value(&a.outputs).unwrap_or(Value::Null);
     let base = |status, step: usize, attempt: u32, error: Option<String>, due_at| RunProgress {
@@ -384,14 +358,16 @@ async fn commit_step(inner: &Inner, txn: &WriteTxn, mut a: Active, mut e: Execut
         error,
         due_at,
     };
-    let (progress, goes_on) = match &command {
-        Command::RunStep { step, attempt } => (base(run_status::RUNNING, *step, *attempt, None, now), Some((*step, *attempt))),
+    let progress = match &command {
+        Command::RunStep { step, attempt } => base(run_status::RUNNING, *step, *attempt, None, now),
         Command::RetryAfter { step, attempt, delay } => {
             let due = now + chrono::Duration::from_std(*delay).unwrap_or_default();
-            (base(run_status::WAITING, *step, *attempt, e.record.error.clone(), due), None)
+            base(run_status::WAITING, *step, *attempt, e.record.error.clone(), due)
         }
-        Command::Finish(RunStatus::Succeeded, _) => (base(run_status::SUCCEEDED, a.step, a.attempt, None, now), None),
-        Command::Finish(_, reason) => (base(run_status::FAILED, a.step, a.attempt, reason.clone().or(e.record.error.clone()), now), None),
+        Command::Finish(RunStatus::Succeeded, _) => base(run_status::SUCCEEDED, a.state.step, a.state.attempt, None, now),
+        Command::Finish(_, reason) => {
+            base(run_status::FAILED, a.state.step, a.state.attempt, reason.clone().or(e.record.error.clone()), now)
+        }
     };
     if let Err(err) = inner.store.insert_step(&savepoint, e.record).await {
         // The step was committed before (a replay after a takeover): drop ours.
@@ -412,11 +388,7 @@ async fn commit_step(inner: &Inner, txn: &WriteTxn, mut a: Active, mut e: Execut
         }
         Err(err) => return Err(err.into()),
     }
+    // After `RunStep`, the state names the step and attempt to run next.
     a.state = state;
-    a.executions = executions;
-    Ok(goes_on.map(|(step, attempt)| {
-        a.step = step;
-        a.attempt = attempt;
-        a
-    }))
+    Ok(matches!(command, Command::RunStep { .. }).then_some(a))
 }

@@ -111,6 +111,40 @@ pub(crate) struct Inner {
     pub(crate) step_slots: Arc<tokio::sync::Semaphore>,
 }
 
+impl Inner {
+    /// A run of `workflow_id@version`, leased to this node at once: after
+    /// committing it, give it to the executor with [`Inner::hand_over`].
+    pub(crate) fn leased_run(
+        &self,
+        workflow_id: &str,
+        workflow_version: i32,
+        incident_id: Option<i64>,
+        origin: String,
+        trigger: &switchyard_plugin_host::Trigger,
+        depth: i16,
+    ) -> switchyard_store::NewRun {
+        let until = chrono::Utc::now() + chrono::Duration::from_std(self.config.lease).unwrap_or_default();
+        switchyard_store::NewRun {
+            workflow_id: workflow_id.to_owned(),
+            workflow_version,
+            incident_id,
+            origin,
+            trigger: serde_json::to_value(trigger).unwrap_or(serde_json::Value::Null),
+            depth,
+            lease: Some((self.config.node.clone(), until)),
+        }
+    }
+
+    /// Gives committed runs to this node's executor.
+    pub(crate) fn hand_over(&self, runs: Vec<switchyard_store::RunRecord>) {
+        for run in runs {
+            // A closed channel means the executor stopped; the leases
+            // expire and another start picks the runs up.
+            let _ = self.runs_tx.send(run);
+        }
+    }
+}
+
 /// A running engine. Dropping every handle does not stop it; call
 /// [`Engine::shutdown`].
 #[derive(Clone)]

@@ -23,7 +23,7 @@ use serde_json::Value;
 use switchyard_domain::incident::{IncidentNumber, Status};
 use switchyard_plugin_host::Trigger;
 use switchyard_plugin_host::model::{CronTick, SlaEvent, SlaTarget};
-use switchyard_store::{IncidentFilter, NewRun, SortField, SortOrder, TimerRecord};
+use switchyard_store::{IncidentFilter, SortField, SortOrder, TimerRecord};
 use switchyard_workflow::TriggerEvent;
 use tokio::sync::watch;
 
@@ -47,10 +47,6 @@ pub(crate) async fn run(inner: Arc<Inner>, mut stopped: watch::Receiver<bool>) {
             _ = stopped.changed() => {}
         }
     }
-}
-
-fn lease(inner: &Inner) -> Option<(String, DateTime<Utc>)> {
-    Some((inner.config.node.clone(), Utc::now() + chrono::Duration::from_std(inner.config.lease).unwrap_or_default()))
 }
 
 /// Fires every cron trigger due at `now`; returns the runs started.
@@ -83,17 +79,8 @@ pub(crate) async fn fire_cron(inner: &Inner, now: DateTime<Utc>) -> Result<usize
                     continue;
                 }
                 let tick = Trigger::Cron(CronTick { schedule: trigger.schedule().to_owned(), scheduled_at: at.timestamp_millis() });
-                let trigger_json = serde_json::to_value(&tick).unwrap_or(Value::Null);
                 match trigger.tickets() {
-                    None => runs.push(NewRun {
-                        workflow_id: w.id.clone(),
-                        workflow_version: w.version,
-                        incident_id: None,
-                        origin: format!("cron:{index}:{}", at.timestamp()),
-                        trigger: trigger_json,
-                        depth: 0,
-                        lease: lease(inner),
-                    }),
+                    None => runs.push(inner.leased_run(&w.id, w.version, None, format!("cron:{index}:{}", at.timestamp()), &tick, 0)),
                     Some(selector) => {
                         let statuses: Vec<Status> = selector.status.iter().filter_map(|s| s.parse().ok()).collect();
                         let filter = IncidentFilter {
@@ -107,20 +94,12 @@ pub(crate) async fn fire_cron(inner: &Inner, now: DateTime<Utc>) -> Result<usize
                         let page = store.list_incidents(&filter).await?;
                         for record in page.items {
                             let ticket = serde_json::to_value(ticket_from_record(&record)).unwrap_or(Value::Null);
-                            if let Some(c) = &w.document.conditions
-                                && !c.evaluate(&ticket).unwrap_or(false)
-                            {
+                            if !w.conditions_hold(&ticket) {
                                 continue;
                             }
-                            runs.push(NewRun {
-                                workflow_id: w.id.clone(),
-                                workflow_version: w.version,
-                                incident_id: Some(record.incident.number.0),
-                                origin: format!("cron:{index}:{}:{}", at.timestamp(), record.incident.number.0),
-                                trigger: trigger_json.clone(),
-                                depth: 0,
-                                lease: lease(inner),
-                            });
+                            let number = record.incident.number.0;
+                            let origin = format!("cron:{index}:{}:{number}", at.timestamp());
+                            runs.push(inner.leased_run(&w.id, w.version, Some(number), origin, &tick, 0));
                         }
                     }
                 }
@@ -129,9 +108,7 @@ pub(crate) async fn fire_cron(inner: &Inner, now: DateTime<Utc>) -> Result<usize
             store.set_cron_mark(&txn, &w.id, index, now).await?;
             txn.commit().await?;
             started += created.len();
-            for run in created {
-                let _ = inner.runs_tx.send(run);
-            }
+            inner.hand_over(created);
         }
     }
     Ok(started)
@@ -176,33 +153,15 @@ pub(crate) async fn fire_timers(inner: &Inner, now: DateTime<Utc>) -> Result<usi
                 continue;
             };
             let ticket = serde_json::to_value(ticket_from_record(record)).unwrap_or(Value::Null);
-            for w in inner.workflows.active().iter() {
-                if !w.document.matches(&trigger_event) {
-                    continue;
-                }
-                if let Some(c) = &w.document.conditions
-                    && !c.evaluate(&ticket).unwrap_or(false)
-                {
-                    continue;
-                }
-                runs.push(NewRun {
-                    workflow_id: w.id.clone(),
-                    workflow_version: w.version,
-                    incident_id: Some(incident),
-                    origin: format!("timer:{}", timer.id),
-                    trigger: serde_json::to_value(&trigger).unwrap_or(Value::Null),
-                    depth: 0,
-                    lease: lease(inner),
-                });
+            for w in inner.workflows.active().iter().filter(|w| w.triggered_by(&trigger_event, &ticket)) {
+                runs.push(inner.leased_run(&w.id, w.version, Some(incident), format!("timer:{}", timer.id), &trigger, 0));
             }
         } else {
             tracing::warn!(timer = timer.id, kind = %timer.timer.kind, "timer of an unknown kind dropped");
         }
         let created = store.insert_runs(&txn, runs).await?;
         txn.commit().await?;
-        for run in created {
-            let _ = inner.runs_tx.send(run);
-        }
+        inner.hand_over(created);
     }
     Ok(fired)
 }

@@ -1,5 +1,6 @@
 //! Configuration items, relationships and the impact walk.
 
+use sea_orm::sea_query::{Expr, ExprTrait, Func, LikeExpr};
 use sea_orm::{ActiveModelTrait, ActiveValue::Set, ColumnTrait, Condition, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
 use switchyard_domain::DomainError;
 use switchyard_domain::cmdb::{CiClass, CiStatus, ConfigurationItem, Direction, ImpactWalk, RelationKind, Relationship, validate_ci};
@@ -172,6 +173,27 @@ impl Store {
         }
         txn.commit().await?;
         Ok(())
+    }
+
+    /// CIs of a class and/or whose name contains `name_contains` ignoring
+    /// case (`%` and `_` match themselves), by id, at most `limit`: the
+    /// `cmdb.find` of the plugin interface, which matches the same on SQLite
+    /// and PostgreSQL.
+    pub async fn find_cis(
+        &self,
+        class: Option<CiClass>,
+        name_contains: Option<&str>,
+        limit: u64,
+    ) -> Result<Vec<ConfigurationItem>, StoreError> {
+        let mut q = ci::Entity::find().order_by_asc(ci::Column::Id).limit(limit);
+        if let Some(c) = class {
+            q = q.filter(ci::Column::Class.eq(c.as_str()));
+        }
+        if let Some(n) = name_contains.filter(|n| !n.is_empty()) {
+            let escaped = n.to_lowercase().replace('\\', "\\\\").replace('%', "\\%").replace('_', "\\_");
+            q = q.filter(Expr::expr(Func::lower(Expr::col(ci::Column::Name))).like(LikeExpr::new(format!("%{escaped}%")).escape('\\')));
+        }
+        q.all(&self.read).await?.into_iter().map(ci_from_row).collect()
     }
 
     /// CIs filtered by class and name fragment, ordered by id after `after`.

@@ -140,7 +140,7 @@ pub struct CreateIncident {
 }
 
 /// A partial edit, references by name.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Default, PartialEq)]
 pub struct IncidentUpdate {
     /// New title.
     pub title: Option<String>,

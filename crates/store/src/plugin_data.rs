@@ -14,14 +14,13 @@ use std::collections::HashMap;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use sea_orm::sea_query::{Expr, ExprTrait, Func, LikeExpr, OnConflict, Query};
+use sea_orm::sea_query::{Expr, ExprTrait, OnConflict, Query};
 use sea_orm::{ActiveModelTrait, ActiveValue::Set, ColumnTrait, Condition, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
-use switchyard_domain::cmdb::{CiClass, ConfigurationItem};
 use switchyard_domain::directory::Role;
 use switchyard_domain::incident::Status;
 use switchyard_domain::{DomainError, Violations};
 
-use crate::entity::{ci, group, group_member, incident, plugin_kv, plugin_secret, user};
+use crate::entity::{group, group_member, incident, plugin_kv, plugin_secret, user};
 use crate::error::StoreError;
 use crate::store::Store;
 use crate::time;
@@ -95,41 +94,7 @@ fn open_statuses() -> Vec<&'static str> {
     Status::ALL.iter().filter(|s| s.is_open()).map(|s| s.as_str()).collect()
 }
 
-/// A CI row as the domain sees it (the same conversion as the CMDB
-/// repository's).
-fn ci_item(row: ci::Model) -> Result<ConfigurationItem, StoreError> {
-    Ok(ConfigurationItem {
-        id: row.id,
-        class: row.class.parse().map_err(|e| StoreError::corrupt("cis.class", e))?,
-        status: row.status.parse().map_err(|e| StoreError::corrupt("cis.status", e))?,
-        name: row.name,
-        owner_group_id: row.owner_group_id,
-        attributes: serde_json::from_str(&row.attributes).map_err(|e| StoreError::corrupt("cis.attributes", e))?,
-    })
-}
-
 impl Store {
-    /// CIs of a class and/or whose name contains `name_contains` ignoring
-    /// case (`%` and `_` match themselves), by id, at most `limit`: the
-    /// `cmdb.find` of the plugin interface, which matches the same on SQLite
-    /// and PostgreSQL.
-    pub async fn find_cis(
-        &self,
-        class: Option<CiClass>,
-        name_contains: Option<&str>,
-        limit: u64,
-    ) -> Result<Vec<ConfigurationItem>, StoreError> {
-        let mut q = ci::Entity::find().order_by_asc(ci::Column::Id).limit(limit);
-        if let Some(c) = class {
-            q = q.filter(ci::Column::Class.eq(c.as_str()));
-        }
-        if let Some(n) = name_contains.filter(|n| !n.is_empty()) {
-            let escaped = n.to_lowercase().replace('\\', "\\\\").replace('%', "\\%").replace('_', "\\_");
-            q = q.filter(Expr::expr(Func::lower(Expr::col(ci::Column::Name))).like(LikeExpr::new(format!("%{escaped}%")).escape('\\')));
-        }
-        q.all(&self.read).await?.into_iter().map(ci_item).collect()
-    }
-
     /// A kv value; an expired value reads as absent.
     pub async fn kv_get(&self, plugin: &str, bucket: &str, key: &str) -> Result<Option<Vec<u8>>, StoreError> {
         check_kv(plugin, bucket, key)?;

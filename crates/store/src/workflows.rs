@@ -13,8 +13,8 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use sea_orm::sea_query::{Expr, ExprTrait, OnConflict, Query};
 use sea_orm::{
-    ActiveValue::Set, ColumnTrait, ConnectionTrait, DatabaseTransaction, DbBackend, EntityTrait, QueryFilter, QueryOrder, QuerySelect,
-    Statement, TransactionTrait,
+    ActiveValue::Set, ColumnTrait, ConnectionTrait, DatabaseTransaction, EntityTrait, QueryFilter, QueryOrder, QuerySelect,
+    TransactionTrait,
 };
 use serde_json::Value;
 use switchyard_domain::incident::IncidentNumber;
@@ -313,6 +313,22 @@ pub struct RunFilter {
     pub before_id: Option<i64>,
     /// Page size.
     pub limit: u64,
+}
+
+/// Runs that may be claimed at `now` (micros): pending or waiting and due,
+/// or running under an expired lease (their node died).
+fn due(now: i64) -> sea_orm::Condition {
+    sea_orm::Condition::any()
+        .add(
+            sea_orm::Condition::all()
+                .add(workflow_run::Column::Status.is_in([run_status::PENDING, run_status::WAITING]))
+                .add(workflow_run::Column::DueAt.lte(now)),
+        )
+        .add(
+            sea_orm::Condition::all()
+                .add(workflow_run::Column::Status.eq(run_status::RUNNING))
+                .add(workflow_run::Column::LeaseUntil.lt(now)),
+        )
 }
 
 fn json_column(what: &'static str, text: &str) -> Result<Value, StoreError> {
@@ -665,24 +681,32 @@ impl Store {
     /// time, or running under an expired lease, i.e. abandoned by a node
     /// that died) to `owner` until `now + lease`.
     pub async fn claim_runs(&self, owner: &str, lease: Duration, limit: u64) -> Result<Vec<RunRecord>, StoreError> {
+        use sea_orm::sea_query::{LockBehavior, LockType, Order};
         let now = time::to_micros(time::now());
         let until = now + i64::try_from(lease.as_micros()).unwrap_or(i64::MAX / 2);
-        let (sql, backend) = match self.backend {
-            Backend::Sqlite => (
-                "UPDATE workflow_runs SET status = 'running', lease_owner = $1, lease_until = $2, updated_at = $3, version = version + 1 \
-                 WHERE id IN (SELECT id FROM workflow_runs WHERE (status IN ('pending', 'waiting') AND due_at <= $3) \
-                 OR (status = 'running' AND lease_until < $3) ORDER BY due_at, id LIMIT $4) RETURNING *",
-                DbBackend::Sqlite,
-            ),
-            Backend::Postgres => (
-                "UPDATE workflow_runs SET status = 'running', lease_owner = $1, lease_until = $2, updated_at = $3, version = version + 1 \
-                 WHERE id IN (SELECT id FROM workflow_runs WHERE (status IN ('pending', 'waiting') AND due_at <= $3) \
-                 OR (status = 'running' AND lease_until < $3) ORDER BY due_at, id LIMIT $4 FOR UPDATE SKIP LOCKED) RETURNING *",
-                DbBackend::Postgres,
-            ),
-        };
-        let stmt = Statement::from_sql_and_values(backend, sql, [owner.into(), until.into(), now.into(), (limit as i64).into()]);
+        let mut pick = Query::select();
+        pick.column(workflow_run::Column::Id)
+            .from(workflow_run::Entity)
+            .cond_where(due(now))
+            .order_by(workflow_run::Column::DueAt, Order::Asc)
+            .order_by(workflow_run::Column::Id, Order::Asc)
+            .limit(limit);
+        if self.backend == Backend::Postgres {
+            // Nodes claiming at once skip each other's rows instead of waiting.
+            pick.lock_with_behavior(LockType::Update, LockBehavior::SkipLocked);
+        }
+        let claim = Query::update()
+            .table(workflow_run::Entity)
+            .value(workflow_run::Column::Status, run_status::RUNNING)
+            .value(workflow_run::Column::LeaseOwner, owner)
+            .value(workflow_run::Column::LeaseUntil, until)
+            .value(workflow_run::Column::UpdatedAt, now)
+            .value(workflow_run::Column::Version, Expr::col(workflow_run::Column::Version).add(1))
+            .and_where(Expr::col(workflow_run::Column::Id).in_subquery(pick))
+            .returning_all()
+            .to_owned();
         let txn = self.begin_write().await?;
+        let stmt = txn.get_database_backend().build(&claim);
         let rows = workflow_run::Entity::find().from_raw_sql(stmt).all(&txn).await?;
         txn.commit().await?;
         let mut runs: Vec<RunRecord> = rows.into_iter().map(run_from_row).collect::<Result<_, _>>()?;
@@ -720,24 +744,7 @@ impl Store {
 
     /// Whether any run is due (cheap check before claiming).
     pub async fn has_due_runs(&self) -> Result<bool, StoreError> {
-        let now = time::to_micros(time::now());
-        let due = workflow_run::Entity::find()
-            .filter(
-                sea_orm::Condition::any()
-                    .add(
-                        sea_orm::Condition::all()
-                            .add(workflow_run::Column::Status.is_in([run_status::PENDING, run_status::WAITING]))
-                            .add(workflow_run::Column::DueAt.lte(now)),
-                    )
-                    .add(
-                        sea_orm::Condition::all()
-                            .add(workflow_run::Column::Status.eq(run_status::RUNNING))
-                            .add(workflow_run::Column::LeaseUntil.lt(now)),
-                    ),
-            )
-            .limit(1)
-            .one(&self.read)
-            .await?;
+        let due = workflow_run::Entity::find().filter(due(time::to_micros(time::now()))).limit(1).one(&self.read).await?;
         Ok(due.is_some())
     }
 

@@ -267,20 +267,8 @@ fn target_name(e: &SlaEvent) -> &'static str {
 /// The owner groups of the CI and of the service from the latest earlier
 /// output with a `ci` or `service` object (normally `cmdb-lookup`'s).
 pub fn owner_groups(previous: &[StepOutput]) -> (Option<String>, Option<String>) {
-    for p in previous.iter().rev() {
-        let Ok(v) = serde_json::from_str::<serde_json::Value>(&p.output) else {
-            continue;
-        };
-        let ci = v.get("ci").filter(|c| c.is_object());
-        let service = v.get("service").filter(|s| s.is_object());
-        if ci.is_none() && service.is_none() {
-            continue;
-        }
-        let owner =
-            |o: Option<&serde_json::Value>| o.and_then(|o| o.get("owner_group")).and_then(serde_json::Value::as_str).map(str::to_string);
-        return (owner(ci), owner(service));
-    }
-    (None, None)
+    let cmdb = switchyard_plugin_kit::CmdbObjects::latest(previous.iter().map(|p| p.output.as_str()));
+    (cmdb.ci_str("owner_group"), cmdb.service_str("owner_group"))
 }
 
 /// `run`: proposes the escalation that is due, if any.

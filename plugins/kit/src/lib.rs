@@ -1,6 +1,7 @@
 //! Small helpers shared by the shipped Switchyard plugins: a safe
-//! `{{placeholder}}` templater, recipient specifications, name checks and
-//! time formatting. Plain Rust with no WIT types, so every plugin can use it
+//! `{{placeholder}}` templater, recipient specifications, name checks,
+//! time formatting, reading `cmdb-lookup`'s output from earlier steps, and
+//! the odd config texts every plugin's tests feed it. Plain Rust with no WIT types, so every plugin can use it
 //! whatever world it targets; it compiles natively for tests.
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -13,6 +14,59 @@ pub fn parse_object<T: serde::de::DeserializeOwned>(text: &str) -> Result<T, Vec
         return Err(vec!["config: must be a JSON object".to_string()]);
     }
     serde_json::from_value(value).map_err(|e| vec![format!("config: {e}")])
+}
+
+/// The `ci` and `service` objects of the latest earlier step output that
+/// has either (normally `cmdb-lookup`'s). Give the outputs' JSON texts in
+/// execution order; outputs that are not JSON objects are ignored.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct CmdbObjects {
+    /// The CI object, if that output has one.
+    pub ci: Option<serde_json::Value>,
+    /// The service object, if that output has one.
+    pub service: Option<serde_json::Value>,
+}
+
+impl CmdbObjects {
+    /// Scans `outputs` from the latest back.
+    pub fn latest<'a>(outputs: impl DoubleEndedIterator<Item = &'a str>) -> CmdbObjects {
+        for text in outputs.rev() {
+            let Ok(mut v) = serde_json::from_str::<serde_json::Value>(text) else {
+                continue;
+            };
+            let mut take = |key: &str| v.get_mut(key).filter(|o| o.is_object()).map(serde_json::Value::take);
+            let (ci, service) = (take("ci"), take("service"));
+            if ci.is_some() || service.is_some() {
+                return CmdbObjects { ci, service };
+            }
+        }
+        CmdbObjects::default()
+    }
+
+    /// A string attribute of the CI (`name`, `class`, `owner_group`...).
+    pub fn ci_str(&self, key: &str) -> Option<String> {
+        str_of(self.ci.as_ref(), key)
+    }
+
+    /// A string attribute of the service.
+    pub fn service_str(&self, key: &str) -> Option<String> {
+        str_of(self.service.as_ref(), key)
+    }
+}
+
+fn str_of(object: Option<&serde_json::Value>, key: &str) -> Option<String> {
+    object?.get(key)?.as_str().map(str::to_string)
+}
+
+/// Config texts a plugin must refuse cleanly, never panicking: empty,
+/// not objects, absurd numbers, truncated JSON, 100,000 nested brackets and
+/// a 20 KB string. Every plugin's tests run them.
+pub fn odd_config_texts() -> Vec<String> {
+    let mut v: Vec<String> =
+        ["", "null", "[]", "{}", "1e999", "\"\u{0}\"", "{\"rules\": null}", "{\"a\":"].iter().map(|s| s.to_string()).collect();
+    v.push("[".repeat(100_000));
+    v.push(format!("{{\"x\": \"{}\"}}", "é".repeat(10_000)));
+    v
 }
 
 /// True for a valid group name, username or skill: 1..=64 of `[a-z0-9._-]`,

@@ -35,7 +35,7 @@ pub use bindings::switchyard::plugin::types::{
 use std::collections::BTreeMap;
 
 use serde::Deserialize;
-use serde_json::{Value, json};
+use serde_json::json;
 use switchyard_plugin_kit::{RecipientContext, RecipientSpec, Template, one_line, resolve_recipients};
 
 /// The component: implements the exported `pure-step` functions.
@@ -326,25 +326,14 @@ pub struct CmdbFacts {
 /// Reads [`CmdbFacts`] from the latest earlier output with a `ci` or
 /// `service` object.
 pub fn cmdb_facts(previous: &[StepOutput]) -> CmdbFacts {
-    for p in previous.iter().rev() {
-        let Ok(v) = serde_json::from_str::<Value>(&p.output) else {
-            continue;
-        };
-        let ci = v.get("ci").filter(|c| c.is_object());
-        let service = v.get("service").filter(|s| s.is_object());
-        if ci.is_none() && service.is_none() {
-            continue;
-        }
-        let s = |o: Option<&Value>, k: &str| o.and_then(|o| o.get(k)).and_then(Value::as_str).map(str::to_string);
-        return CmdbFacts {
-            ci_name: s(ci, "name"),
-            ci_class: s(ci, "class"),
-            ci_owner_group: s(ci, "owner_group"),
-            service_name: s(service, "name"),
-            service_owner_group: s(service, "owner_group"),
-        };
+    let cmdb = switchyard_plugin_kit::CmdbObjects::latest(previous.iter().map(|p| p.output.as_str()));
+    CmdbFacts {
+        ci_name: cmdb.ci_str("name"),
+        ci_class: cmdb.ci_str("class"),
+        ci_owner_group: cmdb.ci_str("owner_group"),
+        service_name: cmdb.service_str("name"),
+        service_owner_group: cmdb.service_str("owner_group"),
     }
-    CmdbFacts::default()
 }
 
 /// The template variables for a step.

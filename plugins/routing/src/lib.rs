@@ -34,7 +34,7 @@ mod bindings {
 pub use bindings::switchyard::plugin::types::{Action, Channel, Json, StepError, StepInput, StepOutput, StepResult, Ticket};
 
 use serde::Deserialize;
-use serde_json::{Value, json};
+use serde_json::json;
 pub use switchyard_plugin_kit::is_handle;
 
 /// The component: implements the exported `pure-step` functions.
@@ -193,23 +193,12 @@ pub struct CmdbFacts {
 /// Reads [`CmdbFacts`] from the latest earlier output that has a `ci` or
 /// `service` object. Outputs that are not JSON objects are ignored.
 pub fn cmdb_facts(previous: &[StepOutput]) -> CmdbFacts {
-    for p in previous.iter().rev() {
-        let Ok(v) = serde_json::from_str::<Value>(&p.output) else {
-            continue;
-        };
-        let ci = v.get("ci").filter(|c| c.is_object());
-        let service = v.get("service").filter(|s| s.is_object());
-        if ci.is_none() && service.is_none() {
-            continue;
-        }
-        let class = |o: Option<&Value>| o.and_then(|o| o.get("class")).and_then(Value::as_str).map(str::to_string);
-        return CmdbFacts {
-            ci_class: class(ci),
-            service_class: class(service),
-            service_id: service.and_then(|s| s.get("id")).and_then(Value::as_u64),
-        };
+    let cmdb = switchyard_plugin_kit::CmdbObjects::latest(previous.iter().map(|p| p.output.as_str()));
+    CmdbFacts {
+        ci_class: cmdb.ci_str("class"),
+        service_class: cmdb.service_str("class"),
+        service_id: cmdb.service.as_ref().and_then(|s| s.get("id")).and_then(serde_json::Value::as_u64),
     }
-    CmdbFacts::default()
 }
 
 /// True when `needle` occurs in `haystack` (both already lower-case) with no

@@ -12,7 +12,7 @@ use switchyard_domain::incident::IncidentNumber;
 use switchyard_engine::dry_run::{DryRunReport, DryRunRequest};
 use switchyard_engine::{Engine, EngineError, PublishMode};
 use switchyard_store::{NotificationRecord, RunFilter, RunRecord, StepRecord, WorkflowSummary, WorkflowVersion};
-use switchyard_workflow::{Format, Problems};
+use switchyard_workflow::{Format, Problems, RunStatus};
 use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
@@ -41,6 +41,11 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(list_secrets))
         .routes(routes!(put_secret, delete_secret))
         .routes(routes!(workflow_schema))
+}
+
+/// An incident number given in a body or query field.
+fn ticket_number(field: &str, text: &str) -> ApiResult<IncidentNumber> {
+    text.parse().map_err(|e: switchyard_domain::DomainError| ApiError::field(field, "pattern", e.to_string()))
 }
 
 fn engine(state: &AppState) -> ApiResult<&Engine> {
@@ -308,7 +313,7 @@ pub async fn dry_run(
     }
     let mut tickets = Vec::with_capacity(body.tickets.len());
     for (i, t) in body.tickets.iter().enumerate() {
-        tickets.push(t.parse::<IncidentNumber>().map_err(|e| ApiError::field(format!("tickets[{i}]"), "pattern", e.to_string()))?);
+        tickets.push(ticket_number(&format!("tickets[{i}]"), t)?);
     }
     let report = engine.dry_run(DryRunRequest { document, since: body.since, last: body.last, tickets }).await.map_err(engine_error)?;
     Ok(Json(report))
@@ -332,8 +337,7 @@ pub async fn run_workflow(
     ApiJson(body): ApiJson<RunBody>,
 ) -> ApiResult<(axum::http::StatusCode, Json<RunDto>)> {
     caller.require_agent()?;
-    let number: IncidentNumber =
-        body.ticket.parse().map_err(|e: switchyard_domain::DomainError| ApiError::field("ticket", "pattern", e.to_string()))?;
+    let number = ticket_number("ticket", &body.ticket)?;
     let run = engine(&state)?.run_manual(&id, number, &caller.0.username).await.map_err(engine_error)?;
     Ok((axum::http::StatusCode::ACCEPTED, Json(run.into())))
 }
@@ -408,15 +412,12 @@ pub struct RunQuery {
     responses((status = 200, body = Vec<RunDto>), (status = 422, body = ErrorBody)), security(("bearer" = [])))]
 pub async fn list_runs(State(state): State<AppState>, caller: Caller, ApiQuery(q): ApiQuery<RunQuery>) -> ApiResult<Json<Vec<RunDto>>> {
     caller.require_agent()?;
-    let incident_id = q
-        .ticket
-        .as_deref()
-        .map(|t| t.parse::<IncidentNumber>().map(|n| n.0).map_err(|e| ApiError::field("ticket", "pattern", e.to_string())))
-        .transpose()?;
+    let incident_id = q.ticket.as_deref().map(|t| ticket_number("ticket", t).map(|n| n.0)).transpose()?;
     if let Some(s) = &q.status
-        && !["pending", "running", "waiting", "succeeded", "failed"].contains(&s.as_str())
+        && RunStatus::parse(s).is_none()
     {
-        return Err(ApiError::field("status", "one_of", format!("`{s}` is not one of pending, running, waiting, succeeded, failed")));
+        let names: Vec<&str> = RunStatus::ALL.iter().map(|r| r.as_str()).collect();
+        return Err(ApiError::field("status", "one_of", format!("`{s}` is not one of {}", names.join(", "))));
     }
     let filter = RunFilter { workflow_id: q.workflow, incident_id, status: q.status, before_id: q.before, limit: page_limit(q.limit)? };
     Ok(Json(state.store.list_runs(&filter).await?.into_iter().map(Into::into).collect()))
@@ -562,11 +563,7 @@ pub async fn list_notifications(
     ApiQuery(q): ApiQuery<NotificationQuery>,
 ) -> ApiResult<Json<Vec<NotificationDto>>> {
     caller.require_agent()?;
-    let incident_id = q
-        .ticket
-        .as_deref()
-        .map(|t| t.parse::<IncidentNumber>().map(|n| n.0).map_err(|e| ApiError::field("ticket", "pattern", e.to_string())))
-        .transpose()?;
+    let incident_id = q.ticket.as_deref().map(|t| ticket_number("ticket", t).map(|n| n.0)).transpose()?;
     let rows = state.store.list_notifications(incident_id, q.status.as_deref(), q.after, page_limit(q.limit)?).await?;
     Ok(Json(rows.into_iter().map(Into::into).collect()))
 }
