@@ -15,6 +15,7 @@ pub use sea_orm_migration::prelude::*;
 
 mod m20261123_000001_foundation;
 mod m20261123_000002_workflows;
+mod m20261201_000003_sla;
 
 /// Runs Switchyard's migrations.
 pub struct Migrator;
@@ -22,6 +23,10 @@ pub struct Migrator;
 #[async_trait::async_trait]
 impl MigratorTrait for Migrator {
     fn migrations() -> Vec<Box<dyn MigrationTrait>> {
-        vec![Box::new(m20261123_000001_foundation::Migration), Box::new(m20261123_000002_workflows::Migration)]
+        vec![
+            Box::new(m20261123_000001_foundation::Migration),
+            Box::new(m20261123_000002_workflows::Migration),
+            Box::new(m20261201_000003_sla::Migration),
+        ]
     }
 }

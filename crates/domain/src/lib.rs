@@ -5,20 +5,24 @@
 //! lifecycle (which status changes are allowed and what each one needs),
 //! configuration items with their typed relationships and the impact walk
 //! over them, users, roles and groups, and validation of admin-defined custom
-//! fields.
+//! fields, business calendars, and SLA policies with the clocks computed
+//! from an incident's history.
 //!
 //! It does no I/O and must not depend on tokio, sea-orm, axum or wasmtime:
 //! everything here is plain data and plain functions, so it can be tested
 //! with table and property tests and reused by the store, the workflow
 //! engine and the HTTP layer alike.
 
+pub mod calendar;
 pub mod changes;
 pub mod cmdb;
 pub mod custom_fields;
 pub mod directory;
+pub mod document;
 pub mod error;
 pub mod incident;
 pub mod lifecycle;
 pub mod priority;
+pub mod sla;
 
 pub use error::{DomainError, Violation, Violations};

@@ -144,6 +144,11 @@ pub(crate) async fn dispatch_once(inner: &Inner) -> Result<usize, EngineError> {
             .collect();
         for change in &changes {
             let first = change.first();
+            // SLA events start the workflows with SLA triggers when their
+            // timer fires (crate::sla::fire), not as ticket updates.
+            if first.kind.starts_with("sla_") {
+                continue;
+            }
             let fields = change.fields();
             let (from, to) = change.status_move();
             let (event, trigger) = if first.kind == "created" {

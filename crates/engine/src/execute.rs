@@ -24,6 +24,7 @@ use switchyard_store::{Actor, NewNotification, RunProgress, RunRecord, StepRecor
 use switchyard_workflow::run::{self, Command, FailureKind, RunState, RunStatus, StepOutcome};
 use tokio::sync::{mpsc, watch};
 
+use crate::metrics::EngineMetrics;
 use crate::actions::{self, StepChanges};
 use crate::catalog::LoadedWorkflow;
 use crate::services::ticket_from_record;
@@ -380,6 +381,13 @@ async fn commit_step(inner: &Inner, txn: &WriteTxn, mut a: Active, mut e: Execut
             savepoint.commit().await?;
             a.run.version = version;
             a.run.status = progress.status.to_owned();
+            let metrics = &inner.metrics;
+            EngineMetrics::add(&metrics.steps_executed, 1);
+            match progress.status {
+                run_status::SUCCEEDED => EngineMetrics::add(&metrics.runs_succeeded, 1),
+                run_status::FAILED => EngineMetrics::add(&metrics.runs_failed, 1),
+                _ => {}
+            }
         }
         Err(StoreError::Conflict { message, .. }) => {
             tracing::warn!(run = a.run.id, "{message}");

@@ -15,6 +15,8 @@
 //!   The step's `(run, ordinal)` key and the run's version make a replayed
 //!   commit fail instead of applying twice.
 //! - [`schedule`]: cron triggers (with a catch-up window) and due timers.
+//! - [`sla`]: the SLA tracker (clocks, service facts and SLA timers kept in
+//!   step with each incident's history) and the firing of SLA timers.
 //! - [`dry_run`]: runs a draft against recorded tickets, applying nothing.
 //! - [`services`]: the plugin host interfaces backed by the store.
 //!
@@ -27,8 +29,10 @@ pub mod catalog;
 pub mod dispatch;
 pub mod dry_run;
 pub mod execute;
+pub mod metrics;
 pub mod schedule;
 pub mod services;
+pub mod sla;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -109,9 +113,24 @@ pub(crate) struct Inner {
     pub(crate) runs_tx: mpsc::UnboundedSender<switchyard_store::RunRecord>,
     /// Bounds plugin steps in flight (see [`EngineConfig::max_parallel_steps`]).
     pub(crate) step_slots: Arc<tokio::sync::Semaphore>,
+    /// What this node did, for `/metrics`.
+    pub(crate) metrics: Arc<metrics::EngineMetrics>,
+    /// Wakes the scheduler when the SLA tracker set timers.
+    pub(crate) timers_changed: tokio::sync::Notify,
 }
 
 impl Inner {
+    fn new(
+        store: Store,
+        registry: Arc<Registry>,
+        workflows: Workflows,
+        config: EngineConfig,
+        runs_tx: mpsc::UnboundedSender<switchyard_store::RunRecord>,
+    ) -> Self {
+        let step_slots = Arc::new(tokio::sync::Semaphore::new(config.max_parallel_steps.max(1)));
+        Inner { store, registry, workflows, config, runs_tx, step_slots, metrics: Arc::default(), timers_changed: Default::default() }
+    }
+
     /// A run of `workflow_id@version`, leased to this node at once: after
     /// committing it, give it to the executor with [`Inner::hand_over`].
     pub(crate) fn leased_run(
@@ -137,6 +156,7 @@ impl Inner {
 
     /// Gives committed runs to this node's executor.
     pub(crate) fn hand_over(&self, runs: Vec<switchyard_store::RunRecord>) {
+        metrics::EngineMetrics::add(&self.metrics.runs_started, runs.len() as u64);
         for run in runs {
             // A closed channel means the executor stopped; the leases
             // expire and another start picks the runs up.
@@ -162,10 +182,10 @@ impl Engine {
         workflows.refresh().await?;
         store.release_runs(&config.node).await?;
         let (runs_tx, runs_rx) = mpsc::unbounded_channel();
-        let step_slots = Arc::new(tokio::sync::Semaphore::new(config.max_parallel_steps.max(1)));
-        let inner = Arc::new(Inner { store, registry, workflows, config, runs_tx, step_slots });
+        let inner = Arc::new(Inner::new(store, registry, workflows, config, runs_tx));
         let (stop, stopped) = watch::channel(false);
         tokio::spawn(dispatch::run(inner.clone(), stopped.clone()));
+        tokio::spawn(sla::run(inner.clone(), stopped.clone()));
         tokio::spawn(execute::run(inner.clone(), runs_rx, stopped.clone()));
         tokio::spawn(schedule::run(inner.clone(), stopped));
         Ok(Engine { inner, stop })
@@ -177,8 +197,7 @@ impl Engine {
     pub async fn offline(store: Store, registry: Arc<Registry>, config: EngineConfig) -> Result<Engine, EngineError> {
         let workflows = Workflows::new(store.clone());
         let (runs_tx, _) = mpsc::unbounded_channel();
-        let step_slots = Arc::new(tokio::sync::Semaphore::new(config.max_parallel_steps.max(1)));
-        let inner = Arc::new(Inner { store, registry, workflows, config, runs_tx, step_slots });
+        let inner = Arc::new(Inner::new(store, registry, workflows, config, runs_tx));
         let (stop, _) = watch::channel(true);
         Ok(Engine { inner, stop })
     }
@@ -201,6 +220,31 @@ impl Engine {
     /// The store.
     pub fn store(&self) -> &Store {
         &self.inner.store
+    }
+
+    /// This node's engine counters.
+    pub fn metrics(&self) -> &Arc<metrics::EngineMetrics> {
+        &self.inner.metrics
+    }
+
+    /// Fires the timers due at `now` (tests drive the clock with this).
+    pub async fn fire_timers_at(&self, now: chrono::DateTime<chrono::Utc>) -> Result<usize, EngineError> {
+        schedule::fire_timers(&self.inner, now).await
+    }
+
+    /// Brings the SLA clocks up to date with the event log now (the
+    /// tracker does this in the background; tests and tools call it to
+    /// wait for it). Returns the events consumed.
+    pub async fn track_sla(&self) -> Result<usize, EngineError> {
+        let mut consumed = 0;
+        loop {
+            match sla::track_once(&self.inner, chrono::Utc::now()).await? {
+                0 => break,
+                n => consumed += n,
+            }
+        }
+        sla::apply_config_change(&self.inner).await?;
+        Ok(consumed)
     }
 
     /// Starts a run of `workflow_id` (its latest version, enabled or not)

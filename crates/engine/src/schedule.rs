@@ -11,24 +11,30 @@
 //! so two nodes cannot fire the same instant twice.
 //!
 //! Timers: rows of `timers` whose time has come are taken (deleted) in the
-//! transaction that acts on them, so each fires once. Kinds `sla_warning`
-//! and `sla_breached` (payload `{target, percent, due_at}`) start the
-//! workflows with a matching SLA trigger on the timer's ticket.
+//! transaction that acts on them, so each fires once, earliest first. The
+//! scheduler sleeps until the next timer is due (at most a second), so a
+//! timer fires within milliseconds of its instant. Kinds `sla_warning` and
+//! `sla_breached` (payload `{target, percent, policy, due_at}`) are fired
+//! by [`crate::sla::fire`].
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use serde_json::Value;
-use switchyard_domain::incident::{IncidentNumber, Status};
+use switchyard_domain::incident::Status;
 use switchyard_plugin_host::Trigger;
-use switchyard_plugin_host::model::{CronTick, SlaEvent, SlaTarget};
-use switchyard_store::{IncidentFilter, SortField, SortOrder, TimerRecord};
-use switchyard_workflow::TriggerEvent;
+use switchyard_plugin_host::model::CronTick;
+use switchyard_store::{IncidentFilter, SLA_TIMER_KINDS, SortField, SortOrder};
 use tokio::sync::watch;
+
+use crate::metrics::EngineMetrics;
 
 use crate::services::ticket_from_record;
 use crate::{EngineError, Inner};
+
+/// Longest sleep of the scheduler between two looks.
+const MAX_SLEEP: Duration = Duration::from_secs(1);
 
 /// The scheduler task.
 pub(crate) async fn run(inner: Arc<Inner>, mut stopped: watch::Receiver<bool>) {
@@ -42,8 +48,17 @@ pub(crate) async fn run(inner: Arc<Inner>, mut stopped: watch::Receiver<bool>) {
         if let Err(e) = fire_timers(&inner, Utc::now()).await {
             tracing::error!(error = %e, "firing timers failed");
         }
+        // Sleep until the next timer is due (so timers fire within
+        // milliseconds of their instant), at most a second (cron and other
+        // nodes' timers), and wake early when the SLA tracker sets timers.
+        let next = inner.store.next_timer_due().await.ok().flatten();
+        let pause = next
+            .map(|due| (due - Utc::now()).to_std().unwrap_or(Duration::ZERO))
+            .unwrap_or(MAX_SLEEP)
+            .min(MAX_SLEEP);
         tokio::select! {
-            _ = tokio::time::sleep(Duration::from_secs(1)) => {}
+            _ = tokio::time::sleep(pause) => {}
+            _ = inner.timers_changed.notified() => {}
             _ = stopped.changed() => {}
         }
     }
@@ -114,19 +129,6 @@ pub(crate) async fn fire_cron(inner: &Inner, now: DateTime<Utc>) -> Result<usize
     Ok(started)
 }
 
-fn sla_event(timer: &TimerRecord) -> Option<(bool, SlaEvent)> {
-    let breached = match timer.timer.kind.as_str() {
-        "sla_warning" => false,
-        "sla_breached" => true,
-        _ => return None,
-    };
-    let p = &timer.timer.payload;
-    let target: SlaTarget = serde_json::from_value(p.get("target")?.clone()).ok()?;
-    let percent = p.get("percent").and_then(Value::as_u64).unwrap_or(if breached { 100 } else { 75 }) as u16;
-    let due_at = p.get("due_at").and_then(Value::as_i64).unwrap_or(0);
-    Some((breached, SlaEvent { target, percent, due_at }))
-}
-
 /// Fires due timers; returns how many were taken.
 pub(crate) async fn fire_timers(inner: &Inner, now: DateTime<Utc>) -> Result<usize, EngineError> {
     let store = &inner.store;
@@ -139,26 +141,13 @@ pub(crate) async fn fire_timers(inner: &Inner, now: DateTime<Utc>) -> Result<usi
             continue;
         }
         fired += 1;
-        let mut runs = Vec::new();
-        if let (Some((breached, event)), Some(incident)) = (sla_event(&timer), timer.timer.incident_id) {
-            let target = match event.target {
-                SlaTarget::Response => "response",
-                SlaTarget::Resolution => "resolution",
-            };
-            let trigger_event = if breached { TriggerEvent::SlaBreached { target } } else { TriggerEvent::SlaWarning { target } };
-            let trigger = if breached { Trigger::SlaBreached(event.clone()) } else { Trigger::SlaWarning(event.clone()) };
-            let records = store.incidents_in(&txn, &[IncidentNumber(incident)]).await?;
-            let Some(record) = records.first() else {
-                txn.commit().await?;
-                continue;
-            };
-            let ticket = serde_json::to_value(ticket_from_record(record)).unwrap_or(Value::Null);
-            for w in inner.workflows.active().iter().filter(|w| w.triggered_by(&trigger_event, &ticket)) {
-                runs.push(inner.leased_run(&w.id, w.version, Some(incident), format!("timer:{}", timer.id), &trigger, 0));
-            }
+        EngineMetrics::add(&inner.metrics.timers_fired, 1);
+        let runs = if SLA_TIMER_KINDS.contains(&timer.timer.kind.as_str()) {
+            crate::sla::fire(inner, &txn, &timer, Utc::now()).await?
         } else {
             tracing::warn!(timer = timer.id, kind = %timer.timer.kind, "timer of an unknown kind dropped");
-        }
+            Vec::new()
+        };
         let created = store.insert_runs(&txn, runs).await?;
         txn.commit().await?;
         inner.hand_over(created);

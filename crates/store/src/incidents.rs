@@ -358,14 +358,14 @@ fn incident_to_row(i: &Incident) -> incident::ActiveModel {
 }
 
 /// An event about to be written; `seq` is assigned at insert.
-struct PendingEvent {
-    incident_id: i64,
-    kind: &'static str,
-    field: Option<String>,
-    old_value: Option<Value>,
-    new_value: Option<Value>,
-    body: Option<String>,
-    visibility: Visibility,
+pub(crate) struct PendingEvent {
+    pub(crate) incident_id: i64,
+    pub(crate) kind: &'static str,
+    pub(crate) field: Option<String>,
+    pub(crate) old_value: Option<Value>,
+    pub(crate) new_value: Option<Value>,
+    pub(crate) body: Option<String>,
+    pub(crate) visibility: Visibility,
 }
 
 impl PendingEvent {
@@ -390,7 +390,7 @@ const INSERT_CHUNK: usize = 1000;
 /// Appends events with consecutive sequence numbers taken in this
 /// transaction: one counter update and one multi-row insert per chunk,
 /// however many events (and actors) there are.
-async fn append_events<'a>(
+pub(crate) async fn append_events<'a>(
     txn: &DatabaseTransaction,
     at: i64,
     events: impl IntoIterator<Item = (&'a Actor, PendingEvent)>,
@@ -648,7 +648,7 @@ impl Store {
         }
         txn.commit().await?;
         if good > 0 {
-            self.events_written.notify_one();
+            self.events_written.notify_readers();
         }
         Ok(requests
             .iter()
@@ -765,7 +765,7 @@ impl Store {
         match self.update_in(&txn, number, update, actor).await? {
             Some(record) => {
                 txn.commit().await?;
-                self.events_written.notify_one();
+                self.events_written.notify_readers();
                 Ok(record)
             }
             None => {
@@ -904,7 +904,7 @@ impl Store {
         let txn = self.begin_write().await?;
         let record = self.transition_in(&txn, number, request, actor).await?;
         txn.commit().await?;
-        self.events_written.notify_one();
+        self.events_written.notify_readers();
         Ok(record)
     }
 
@@ -982,7 +982,7 @@ impl Store {
         let txn = self.begin_write().await?;
         let event = self.note_in(&txn, number, body, visibility, actor).await?;
         txn.commit().await?;
-        self.events_written.notify_one();
+        self.events_written.notify_readers();
         Ok(event)
     }
 

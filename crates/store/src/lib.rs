@@ -2,8 +2,9 @@
 //!
 //! This crate owns persistence: the sea-orm entities, the connection to an
 //! embedded SQLite file or to PostgreSQL, and the repositories that read and
-//! write incidents, their event history, the CMDB, the directory and
-//! settings. It is the only place that converts database rows to domain
+//! write incidents, their event history, the CMDB, the directory,
+//! settings, and service levels (SLA documents, clocks, service facts,
+//! satisfaction answers). It is the only place that converts database rows to domain
 //! types; callers see [`switchyard_domain`] values and the record views
 //! defined here, never rows.
 //!
@@ -29,7 +30,9 @@ mod entity;
 mod error;
 mod incidents;
 mod plugin_data;
+mod reports;
 mod settings;
+mod sla;
 mod store;
 #[cfg(feature = "testing")]
 pub mod testing;
@@ -44,6 +47,8 @@ pub use incidents::{
     Visibility,
 };
 pub use plugin_data::AgentLoad;
+pub use reports::{ReportFilter, ServiceReport, TargetCompliance};
+pub use sla::{SLA_TIMER_KINDS, SlaInput, SlaOutcome, SlaSettings, StoredClock};
 pub use store::{Backend, Store, StoreOptions, redact};
 pub use workflows::{
     NewNotification, NewRun, NewTimer, NotificationRecord, PublishWorkflow, RunFilter, RunProgress, RunRecord, StepRecord, TimerRecord,

@@ -22,6 +22,8 @@ const CUSTOM_FIELD_SCHEMA: &str = "custom_field_schema";
 pub(crate) struct SettingsCache {
     matrix: Option<(i64, Arc<PriorityMatrix>)>,
     custom: Option<(i64, Arc<CustomFieldSchema>)>,
+    /// The SLA configuration with the `updated_at` of its two documents.
+    pub(crate) sla: Option<((i64, i64), Arc<switchyard_domain::sla::SlaConfig>)>,
 }
 
 /// The settings a write needs.
@@ -90,17 +92,23 @@ impl Store {
 
     async fn put_setting(&self, key: &str, value: String) -> Result<(), StoreError> {
         let txn = self.begin_write().await?;
-        // Strictly increasing even when two edits land in the same microsecond.
-        let existing = setting::Entity::find_by_id(key.to_owned()).one(&txn).await?;
+        put_setting_in(&txn, key, value).await?;
+        txn.commit().await?;
+        Ok(())
+    }
+}
+
+/// Writes a setting inside a caller's transaction; its `updated_at` is
+/// strictly increasing even when two edits land in the same microsecond.
+pub(crate) async fn put_setting_in(txn: &impl ConnectionTrait, key: &str, value: String) -> Result<(), StoreError> {
+    let existing = setting::Entity::find_by_id(key.to_owned()).one(txn).await?;
         let updated_at = time::to_micros(time::now()).max(existing.map_or(0, |r| r.updated_at + 1));
         let row = setting::ActiveModel { key: Set(key.to_owned()), value: Set(value), updated_at: Set(updated_at) };
         setting::Entity::insert(row)
             .on_conflict(
                 OnConflict::column(setting::Column::Key).update_columns([setting::Column::Value, setting::Column::UpdatedAt]).to_owned(),
             )
-            .exec(&txn)
+            .exec(txn)
             .await?;
-        txn.commit().await?;
-        Ok(())
-    }
+    Ok(())
 }

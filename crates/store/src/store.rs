@@ -55,7 +55,32 @@ pub struct Store {
     /// queue closes once every public handle is dropped.
     pub(crate) creates: Option<CreateQueue>,
     /// Notified after commits that may have appended events.
-    pub(crate) events_written: Arc<tokio::sync::Notify>,
+    pub(crate) events_written: Arc<EventSignal>,
+}
+
+/// Wakes every reader of the event log in this process (the workflow
+/// dispatcher, the SLA tracker) after a commit that may have appended
+/// events. Each reader has its own [`tokio::sync::Notify`], so a wake-up
+/// meant for one is never taken by another.
+#[derive(Debug, Default)]
+pub(crate) struct EventSignal {
+    readers: Mutex<Vec<Arc<tokio::sync::Notify>>>,
+}
+
+impl EventSignal {
+    /// Wakes every reader (a reader that is not waiting keeps the wake-up).
+    pub(crate) fn notify_readers(&self) {
+        for reader in self.readers.lock().unwrap_or_else(|e| e.into_inner()).iter() {
+            reader.notify_one();
+        }
+    }
+
+    /// A new reader's wake-up.
+    pub(crate) fn subscribe(&self) -> Arc<tokio::sync::Notify> {
+        let reader = Arc::new(tokio::sync::Notify::new());
+        self.readers.lock().unwrap_or_else(|e| e.into_inner()).push(reader.clone());
+        reader
+    }
 }
 
 impl std::fmt::Debug for Store {

@@ -30,15 +30,15 @@ use crate::time;
 /// A write transaction the engine composes several writes in. Dropping it
 /// without [`WriteTxn::commit`] rolls everything back.
 pub struct WriteTxn {
-    txn: DatabaseTransaction,
-    events_written: Arc<Notify>,
+    pub(crate) txn: DatabaseTransaction,
+    events_written: Arc<crate::store::EventSignal>,
 }
 
 impl WriteTxn {
     /// Commits, and wakes the dispatcher in case events were written.
     pub async fn commit(self) -> Result<(), StoreError> {
         self.txn.commit().await?;
-        self.events_written.notify_one();
+        self.events_written.notify_readers();
         Ok(())
     }
 
@@ -438,10 +438,12 @@ impl Store {
         Ok(WriteTxn { txn: self.begin_write().await?, events_written: self.events_written.clone() })
     }
 
-    /// Notified after every commit that may have appended events; the
-    /// dispatcher waits on it (and also polls, for other nodes' writes).
+    /// A new wake-up, notified after every commit that may have appended
+    /// events; each reader of the log (the dispatcher, the SLA tracker)
+    /// takes its own once and waits on it (and also polls, for other
+    /// nodes' writes).
     pub fn events_written(&self) -> Arc<Notify> {
-        self.events_written.clone()
+        self.events_written.subscribe()
     }
 
     // --- definitions --------------------------------------------------

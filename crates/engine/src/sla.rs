@@ -1,0 +1,249 @@
+//! The SLA tracker: keeps every incident's SLA clocks, service facts and
+//! SLA timers in step with its history.
+//!
+//! It reads the event log as an outbox, like the dispatcher, with its own
+//! position (`sla`): in one transaction it locks the position, reads the
+//! next events, recomputes the clocks of every incident they touch from
+//! that incident's whole history ([`switchyard_domain::sla`]), replaces the
+//! stored clocks and future SLA timers, and moves the position. A crash
+//! before the commit leaves everything as it was; the recompute is a pure
+//! function of the history, so doing it again is harmless.
+//!
+//! When an admin changes the calendars or policies, the tracker recomputes
+//! every open incident (resolved and closed ones keep the verdict they
+//! had) and then records the configuration stamp it applied
+//! (`sla_config`), so a restart in the middle starts that pass again.
+//!
+//! Firing: the scheduler takes due SLA timers ([`fire`]). It checks each
+//! against the clock recomputed at that moment (a timer whose threshold is
+//! no longer crossed, because the incident was paused or resolved in
+//! between, is dropped), appends `sla_warning` / `sla_breached` to the
+//! incident's history and starts the workflows with matching SLA triggers,
+//! all in one transaction.
+
+use std::collections::HashSet;
+use std::sync::Arc;
+
+use chrono::{DateTime, TimeDelta, Utc};
+use serde_json::Value;
+use switchyard_domain::incident::{IncidentNumber, Status};
+use switchyard_domain::sla::{ClockState, SlaConfig, SlaTarget, format_duration};
+use switchyard_plugin_host::Trigger;
+use switchyard_plugin_host::model::{SlaEvent, SlaTarget as PluginSlaTarget};
+use switchyard_store::{SlaInput, SlaOutcome, TimerRecord, WriteTxn};
+use switchyard_workflow::TriggerEvent;
+use tokio::sync::watch;
+
+use crate::metrics::EngineMetrics;
+use crate::services::ticket_from_record;
+use crate::{EngineError, Inner};
+
+const POSITION: &str = "sla";
+const CONFIG_POSITION: &str = "sla_config";
+/// Open incidents recomputed per transaction after a policy change.
+const RECOMPUTE_PAGE: u64 = 500;
+
+/// The tracker task.
+pub(crate) async fn run(inner: Arc<Inner>, mut stopped: watch::Receiver<bool>) {
+    let signal = inner.store.events_written();
+    loop {
+        if *stopped.borrow() {
+            return;
+        }
+        match track_once(&inner, Utc::now()).await {
+            Ok(0) => {}
+            Ok(_) => continue,
+            Err(e) => {
+                tracing::error!(error = %e, "recomputing SLA clocks failed; retrying");
+                tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+                continue;
+            }
+        }
+        if let Err(e) = apply_config_change(&inner).await {
+            tracing::error!(error = %e, "recomputing SLA clocks after a policy change failed; retrying");
+        }
+        tokio::select! {
+            _ = signal.notified() => {}
+            _ = tokio::time::sleep(inner.config.poll) => {}
+            _ = stopped.changed() => {}
+        }
+    }
+}
+
+/// Computes what the store keeps about each incident's service levels.
+pub fn compute(config: &SlaConfig, inputs: &[SlaInput], now: DateTime<Utc>) -> Vec<SlaOutcome> {
+    inputs
+        .iter()
+        .map(|input| {
+            let subject = input.subject();
+            let clocks = config.clocks(&subject, &input.history, now);
+            let resolved = matches!(input.status, Status::Resolved | Status::Closed);
+            // Business time to resolution: the resolution clock's (pauses
+            // excluded) when there is one, else on the policy's calendar.
+            let resolution_business = resolved.then(|| {
+                clocks
+                    .iter()
+                    .find(|c| c.target == SlaTarget::Resolution && c.stopped_at.is_some())
+                    .map(|c| c.elapsed)
+                    .unwrap_or_else(|| config.business_time(&subject, input.history.created_at, input.resolved_at.unwrap_or(now)))
+            });
+            SlaOutcome {
+                number: input.number,
+                first_assigned_at: input.first_assigned_at,
+                responded_at: input.history.responded_at,
+                reopen_count: input.history.reopen_count(),
+                resolution_business,
+                clocks,
+            }
+        })
+        .collect()
+}
+
+async fn recompute(inner: &Inner, txn: &WriteTxn, numbers: &[IncidentNumber], now: DateTime<Utc>) -> Result<usize, EngineError> {
+    let store = &inner.store;
+    let settings = store.sla_settings_in(txn).await?;
+    let inputs = store.sla_inputs(txn, numbers).await?;
+    let outcomes = compute(&settings.config, &inputs, now);
+    store.replace_sla(txn, &outcomes).await?;
+    let clocks: usize = outcomes.iter().map(|o| o.clocks.len()).sum();
+    EngineMetrics::add(&inner.metrics.sla_clocks_recomputed, clocks as u64);
+    Ok(clocks)
+}
+
+/// Recomputes the incidents touched by the next batch of events; returns
+/// how many events it consumed.
+pub(crate) async fn track_once(inner: &Inner, now: DateTime<Utc>) -> Result<usize, EngineError> {
+    let store = &inner.store;
+    let txn = store.begin().await?;
+    let position = store.lock_position(&txn, POSITION).await?;
+    let events = store.events_after_in(&txn, position, inner.config.dispatch_batch).await?;
+    let Some(last) = events.last().map(|e| e.seq) else {
+        txn.rollback().await?;
+        return Ok(0);
+    };
+    let mut seen = HashSet::new();
+    let numbers: Vec<IncidentNumber> = events.iter().map(|e| e.number).filter(|n| seen.insert(*n)).collect();
+    recompute(inner, &txn, &numbers, now).await?;
+    store.set_position(&txn, POSITION, last).await?;
+    txn.commit().await?;
+    inner.timers_changed.notify_one();
+    Ok(events.len())
+}
+
+/// After a change of calendars or policies, recomputes every open
+/// incident; returns how many were recomputed.
+pub(crate) async fn apply_config_change(inner: &Inner) -> Result<usize, EngineError> {
+    let store = &inner.store;
+    let settings = store.sla_settings().await?;
+    if store.position(CONFIG_POSITION).await? == settings.stamp {
+        return Ok(0);
+    }
+    let mut after = 0;
+    let mut total = 0;
+    loop {
+        let numbers = store.open_incident_numbers(after, RECOMPUTE_PAGE).await?;
+        let Some(last) = numbers.last() else { break };
+        after = last.0;
+        let txn = store.begin().await?;
+        recompute(inner, &txn, &numbers, Utc::now()).await?;
+        txn.commit().await?;
+        total += numbers.len();
+    }
+    let txn = store.begin().await?;
+    store.lock_position(&txn, CONFIG_POSITION).await?;
+    store.set_position(&txn, CONFIG_POSITION, settings.stamp).await?;
+    txn.commit().await?;
+    inner.timers_changed.notify_one();
+    tracing::info!(incidents = total, stamp = settings.stamp, "SLA policies changed; open incidents recomputed");
+    Ok(total)
+}
+
+/// An SLA timer's payload, as the tracker wrote it.
+struct SlaTimer {
+    target: SlaTarget,
+    percent: u8,
+    due_at: i64,
+    policy: String,
+}
+
+fn sla_timer(timer: &TimerRecord) -> Option<SlaTimer> {
+    let p = &timer.timer.payload;
+    Some(SlaTimer {
+        target: p.get("target")?.as_str()?.parse().ok()?,
+        percent: u8::try_from(p.get("percent")?.as_u64()?).ok()?,
+        due_at: p.get("due_at").and_then(Value::as_i64).unwrap_or(0),
+        policy: p.get("policy").and_then(Value::as_str).unwrap_or_default().to_owned(),
+    })
+}
+
+/// Fires one due SLA timer inside `txn` (which has taken it): checks it
+/// against the clock as of now, records the event and starts the
+/// workflows. Returns the runs to hand over after the commit.
+pub(crate) async fn fire(
+    inner: &Inner,
+    txn: &WriteTxn,
+    timer: &TimerRecord,
+    now: DateTime<Utc>,
+) -> Result<Vec<switchyard_store::NewRun>, EngineError> {
+    let store = &inner.store;
+    let (Some(sla), Some(incident)) = (sla_timer(timer), timer.timer.incident_id) else {
+        tracing::warn!(timer = timer.id, "SLA timer without a ticket or a readable payload dropped");
+        return Ok(Vec::new());
+    };
+    let number = IncidentNumber(incident);
+    let breach = sla.percent >= 100;
+    // Is the threshold still crossed? The clock is recomputed from history
+    // as of now: a pause, a resolution or a new policy in between can have
+    // moved or removed it.
+    let settings = store.sla_settings_in(txn).await?;
+    let inputs = store.sla_inputs(txn, &[number]).await?;
+    let crossed = inputs.first().and_then(|input| {
+        let clocks = settings.config.clocks(&input.subject(), &input.history, now);
+        let clock = clocks.into_iter().find(|c| c.target == sla.target)?;
+        let threshold = clock.duration * i32::from(sla.percent) / 100;
+        let crossed = if breach { clock.breached_at.is_some() } else { clock.elapsed >= threshold };
+        let open = !matches!(clock.state, ClockState::Met | ClockState::Cancelled);
+        (crossed && open).then_some(clock)
+    });
+    let Some(clock) = crossed else {
+        EngineMetrics::add(&inner.metrics.sla_timers_dropped, 1);
+        tracing::debug!(timer = timer.id, ticket = %number, "SLA timer no longer crosses its threshold; dropped");
+        return Ok(Vec::new());
+    };
+    let lag = (now - timer.timer.due_at).max(TimeDelta::zero());
+    EngineMetrics::add(&inner.metrics.timer_lag_us_total, lag.num_microseconds().unwrap_or(0) as u64);
+    let kind = if breach { "sla_breached" } else { "sla_warning" };
+    let text = if breach {
+        format!("{} target of {} breached (policy {})", sla.target, format_duration(clock.duration), clock.policy)
+    } else {
+        format!("{} target of {} at {}% (policy {})", sla.target, format_duration(clock.duration), sla.percent, clock.policy)
+    };
+    let payload = serde_json::json!({
+        "target": sla.target, "percent": sla.percent, "policy": sla.policy,
+        "due_at": timer.timer.due_at.timestamp_millis(), "fired_at": now.timestamp_millis(),
+    });
+    store.record_sla_event(txn, number, kind, &payload, text).await?;
+    EngineMetrics::add(if breach { &inner.metrics.sla_breaches_fired } else { &inner.metrics.sla_warnings_fired }, 1);
+
+    let event = SlaEvent {
+        target: match sla.target {
+            SlaTarget::Response => PluginSlaTarget::Response,
+            SlaTarget::Resolution => PluginSlaTarget::Resolution,
+        },
+        percent: u16::from(sla.percent),
+        due_at: if sla.due_at != 0 { sla.due_at } else { clock.due_at.map_or(0, |d| d.timestamp_millis()) },
+    };
+    let target = sla.target.as_str();
+    let trigger_event = if breach { TriggerEvent::SlaBreached { target } } else { TriggerEvent::SlaWarning { target } };
+    let trigger = if breach { Trigger::SlaBreached(event) } else { Trigger::SlaWarning(event) };
+    let records = store.incidents_in(txn, &[number]).await?;
+    let Some(record) = records.first() else { return Ok(Vec::new()) };
+    let ticket = serde_json::to_value(ticket_from_record(record)).unwrap_or(Value::Null);
+    Ok(inner
+        .workflows
+        .active()
+        .iter()
+        .filter(|w| w.triggered_by(&trigger_event, &ticket))
+        .map(|w| inner.leased_run(&w.id, w.version, Some(incident), format!("timer:{}", timer.id), &trigger, 0))
+        .collect())
+}

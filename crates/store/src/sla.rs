@@ -1,0 +1,497 @@
+//! Service levels in the store: the calendars and policies documents, what
+//! the SLA tracker reads of each incident (its history as an
+//! [`SlaHistory`]) and writes back (its clocks, service facts and SLA
+//! timers, replaced together), the SLA events written when a timer fires,
+//! and customer satisfaction answers.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
+
+use chrono::{DateTime, TimeDelta, Utc};
+use sea_orm::sea_query::{Expr, Func};
+use sea_orm::{ActiveValue::Set, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
+use serde_json::{Value, json};
+use switchyard_domain::incident::{IncidentNumber, PendingReason, Priority, Status};
+use switchyard_domain::sla::{ClockState, SlaClock, SlaConfig, SlaHistory, SlaSubject, SlaTarget};
+use switchyard_domain::{DomainError, Violation};
+
+use crate::entity::{ci, incident, incident_csat, incident_event, incident_service_fact, setting, sla_clock, timer};
+use crate::error::StoreError;
+use crate::incidents::{Actor, ActorKind, PendingEvent, Visibility, append_events};
+use crate::settings::put_setting_in;
+use crate::store::Store;
+use crate::time;
+use crate::workflows::WriteTxn;
+
+const SLA_CALENDARS: &str = "sla_calendars";
+const SLA_POLICIES: &str = "sla_policies";
+/// Timer kinds the SLA tracker owns.
+pub const SLA_TIMER_KINDS: [&str; 2] = ["sla_warning", "sla_breached"];
+/// Most incidents per bulk statement.
+const CHUNK: usize = 500;
+
+/// The SLA configuration in force.
+#[derive(Debug, Clone)]
+pub struct SlaSettings {
+    /// Calendars and policies, compiled.
+    pub config: Arc<SlaConfig>,
+    /// Changes whenever either document changes (0 for the shipped ones).
+    pub stamp: i64,
+    /// Whether an admin set the documents (false: the shipped ones).
+    pub customised: bool,
+}
+
+/// What the SLA tracker needs of one incident.
+#[derive(Debug, Clone)]
+pub struct SlaInput {
+    /// The incident.
+    pub number: IncidentNumber,
+    /// Effective priority.
+    pub priority: Priority,
+    /// Category.
+    pub category: Option<String>,
+    /// Service CI name.
+    pub service: Option<String>,
+    /// Current status.
+    pub status: Status,
+    /// When it was (last) resolved.
+    pub resolved_at: Option<DateTime<Utc>>,
+    /// Its status history and first response.
+    pub history: SlaHistory,
+    /// First time a group or an agent was assigned.
+    pub first_assigned_at: Option<DateTime<Utc>>,
+}
+
+impl SlaInput {
+    /// The facts that choose the policy.
+    pub fn subject(&self) -> SlaSubject<'_> {
+        SlaSubject { priority: self.priority, category: self.category.as_deref(), service: self.service.as_deref() }
+    }
+}
+
+/// What the SLA tracker computed for one incident.
+#[derive(Debug, Clone)]
+pub struct SlaOutcome {
+    /// The incident.
+    pub number: IncidentNumber,
+    /// Its clocks (replace the stored ones; their timers replace the
+    /// incident's SLA timers).
+    pub clocks: Vec<SlaClock>,
+    /// First assignment.
+    pub first_assigned_at: Option<DateTime<Utc>>,
+    /// First response.
+    pub responded_at: Option<DateTime<Utc>>,
+    /// Times reopened.
+    pub reopen_count: u32,
+    /// Business time from creation to the last resolution, on its
+    /// policy's calendar, when resolved.
+    pub resolution_business: Option<TimeDelta>,
+}
+
+/// A stored clock, as of when the tracker computed it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredClock {
+    /// The incident.
+    pub number: IncidentNumber,
+    /// Target.
+    pub target: SlaTarget,
+    /// Policy id.
+    pub policy: String,
+    /// State when computed.
+    pub state: ClockState,
+    /// Due instant, while running.
+    pub due_at: Option<DateTime<Utc>>,
+    /// Breach instant.
+    pub breached_at: Option<DateTime<Utc>>,
+    /// Stop instant.
+    pub stopped_at: Option<DateTime<Utc>>,
+    /// Business time elapsed when computed.
+    pub elapsed: TimeDelta,
+}
+
+fn parse_json(text: &Option<String>) -> Value {
+    text.as_deref().and_then(|t| serde_json::from_str(t).ok()).unwrap_or(Value::Null)
+}
+
+/// Rebuilds what the clocks need from an incident's events (oldest first).
+fn history_from_events(row: &incident::Model, events: &[incident_event::Model]) -> (SlaHistory, Option<DateTime<Utc>>) {
+    let created_at = time::from_micros(row.created_at);
+    let mut history = SlaHistory::new(created_at, Status::New);
+    let mut first_assigned = None;
+    let (mut status, mut reason): (Status, Option<PendingReason>) = (Status::New, None);
+    for e in events {
+        let at = time::from_micros(e.created_at);
+        let new = parse_json(&e.new_value);
+        let set = |v: &Value| !v.is_null();
+        match (e.kind.as_str(), e.field.as_deref()) {
+            ("created", _) => {
+                status = new.get("status").and_then(Value::as_str).and_then(|s| s.parse().ok()).unwrap_or(Status::New);
+                history = SlaHistory::new(at, status);
+                if new.get("assignment_group").is_some_and(set) || new.get("assignee").is_some_and(set) {
+                    first_assigned.get_or_insert(at);
+                }
+                if new.get("assignee").is_some_and(set) {
+                    history.responded(at);
+                }
+            }
+            ("status_changed", _) => {
+                if let Some(s) = new.as_str().and_then(|s| s.parse().ok()) {
+                    status = s;
+                    if status != Status::Pending {
+                        reason = None;
+                    }
+                    if status == Status::InProgress {
+                        history.responded(at);
+                    }
+                }
+            }
+            ("field_changed", Some("pending_reason")) => reason = new.as_str().and_then(|s| s.parse().ok()),
+            ("field_changed", Some("assignment_group")) if set(&new) => {
+                first_assigned.get_or_insert(at);
+            }
+            ("field_changed", Some("assignee")) if set(&new) => {
+                first_assigned.get_or_insert(at);
+                history.responded(at);
+            }
+            ("comment", _) if e.actor_kind == "user" && e.actor_user_id.is_some_and(|u| u != row.requester_id) => history.responded(at),
+            _ => {}
+        }
+        history.status(at, status, reason);
+    }
+    (history, first_assigned)
+}
+
+fn clock_row(number: IncidentNumber, clock: &SlaClock, now: i64) -> sla_clock::ActiveModel {
+    let micros = |d: TimeDelta| d.num_microseconds().unwrap_or(i64::MAX);
+    sla_clock::ActiveModel {
+        incident_id: Set(number.0),
+        target: Set(clock.target.as_str().to_owned()),
+        policy_id: Set(clock.policy.clone()),
+        calendar_id: Set(clock.calendar.clone()),
+        state: Set(clock.state.as_str().to_owned()),
+        started_at: Set(time::to_micros(clock.started_at)),
+        duration_us: Set(micros(clock.duration)),
+        elapsed_us: Set(micros(clock.elapsed)),
+        paused_us: Set(micros(clock.paused)),
+        due_at: Set(clock.due_at.map(time::to_micros)),
+        breached_at: Set(clock.breached_at.map(time::to_micros)),
+        stopped_at: Set(clock.stopped_at.map(time::to_micros)),
+        computed_at: Set(now),
+    }
+}
+
+impl Store {
+    async fn load_sla_settings(&self, conn: &impl ConnectionTrait) -> Result<SlaSettings, StoreError> {
+        let rows = setting::Entity::find().filter(setting::Column::Key.is_in([SLA_CALENDARS, SLA_POLICIES])).all(conn).await?;
+        let row = |key: &str| rows.iter().find(|r| r.key == key);
+        let stamps = (row(SLA_CALENDARS).map_or(0, |r| r.updated_at), row(SLA_POLICIES).map_or(0, |r| r.updated_at));
+        let stamp = stamps.0.max(stamps.1);
+        let customised = stamp != 0;
+        if let Some((at, config)) = &self.settings.lock().unwrap_or_else(|e| e.into_inner()).sla
+            && *at == stamps
+        {
+            return Ok(SlaSettings { config: config.clone(), stamp, customised });
+        }
+        let (shipped_calendars, shipped_policies) = SlaConfig::shipped_documents();
+        let document = |key: &str, shipped: Value| -> Result<Value, StoreError> {
+            match row(key) {
+                Some(r) => serde_json::from_str(&r.value).map_err(|e| StoreError::corrupt("settings.sla", e)),
+                None => Ok(shipped),
+            }
+        };
+        let config = SlaConfig::compile(&document(SLA_CALENDARS, shipped_calendars)?, &document(SLA_POLICIES, shipped_policies)?)
+            .map_err(|e| StoreError::corrupt("settings.sla", e))?;
+        let config = Arc::new(config);
+        self.settings.lock().unwrap_or_else(|e| e.into_inner()).sla = Some((stamps, config.clone()));
+        Ok(SlaSettings { config, stamp, customised })
+    }
+
+    /// The SLA configuration in force (the shipped one until an admin sets
+    /// calendars or policies).
+    pub async fn sla_settings(&self) -> Result<SlaSettings, StoreError> {
+        self.load_sla_settings(&self.read).await
+    }
+
+    /// [`Store::sla_settings`] inside a transaction.
+    pub async fn sla_settings_in(&self, txn: &WriteTxn) -> Result<SlaSettings, StoreError> {
+        self.load_sla_settings(&txn.txn).await
+    }
+
+    /// Replaces the calendars document. It is checked together with the
+    /// policies in force (a calendar a policy uses cannot be removed);
+    /// nothing is written when anything is wrong.
+    pub async fn set_sla_calendars(&self, calendars: Value) -> Result<SlaSettings, StoreError> {
+        self.set_sla_document(SLA_CALENDARS, calendars).await
+    }
+
+    /// Replaces the policies document, checked against the calendars in
+    /// force; nothing is written when anything is wrong.
+    pub async fn set_sla_policies(&self, policies: Value) -> Result<SlaSettings, StoreError> {
+        self.set_sla_document(SLA_POLICIES, policies).await
+    }
+
+    async fn set_sla_document(&self, key: &str, value: Value) -> Result<SlaSettings, StoreError> {
+        let txn = self.begin_write().await?;
+        let current = self.load_sla_settings(&txn).await?;
+        let calendars = serde_json::to_value(current.config.calendar_documents()).map_err(|e| StoreError::corrupt("sla", e))?;
+        let policies = serde_json::to_value(current.config.policy_documents()).map_err(|e| StoreError::corrupt("sla", e))?;
+        let (calendars, policies) = if key == SLA_CALENDARS { (value, policies) } else { (calendars, value) };
+        let config = SlaConfig::compile(&calendars, &policies)?;
+        // Store the normalised documents, so what is read back is what runs.
+        let normalised = if key == SLA_CALENDARS {
+            serde_json::to_value(config.calendar_documents())
+        } else {
+            serde_json::to_value(config.policy_documents())
+        }
+        .map_err(|e| StoreError::corrupt("sla", e))?;
+        put_setting_in(&txn, key, normalised.to_string()).await?;
+        let settings = self.load_sla_settings(&txn).await?;
+        txn.commit().await?;
+        Ok(settings)
+    }
+
+    /// What the SLA tracker needs of these incidents, read inside `txn`:
+    /// the incident rows, their whole histories and their service names,
+    /// in three queries per chunk. Unknown numbers are skipped.
+    pub async fn sla_inputs(&self, txn: &WriteTxn, numbers: &[IncidentNumber]) -> Result<Vec<SlaInput>, StoreError> {
+        self.load_sla_inputs(&txn.txn, numbers).await
+    }
+
+    /// [`Store::sla_inputs`] from the read pool (for showing clocks).
+    pub async fn sla_inputs_read(&self, numbers: &[IncidentNumber]) -> Result<Vec<SlaInput>, StoreError> {
+        self.load_sla_inputs(&self.read, numbers).await
+    }
+
+    async fn load_sla_inputs(&self, conn: &impl ConnectionTrait, numbers: &[IncidentNumber]) -> Result<Vec<SlaInput>, StoreError> {
+        let mut inputs = Vec::with_capacity(numbers.len());
+        for chunk in numbers.chunks(CHUNK) {
+            let ids: Vec<i64> = chunk.iter().map(|n| n.0).collect();
+            let rows = incident::Entity::find().filter(incident::Column::Id.is_in(ids.clone())).all(conn).await?;
+            let events = incident_event::Entity::find()
+                .filter(incident_event::Column::IncidentId.is_in(ids))
+                .order_by_asc(incident_event::Column::IncidentId)
+                .order_by_asc(incident_event::Column::Seq)
+                .all(conn)
+                .await?;
+            let mut by_incident: HashMap<i64, Vec<incident_event::Model>> = HashMap::new();
+            for e in events {
+                by_incident.entry(e.incident_id).or_default().push(e);
+            }
+            let service_ids: HashSet<i64> = rows.iter().filter_map(|r| r.service_id).collect();
+            let services: HashMap<i64, String> = if service_ids.is_empty() {
+                HashMap::new()
+            } else {
+                ci::Entity::find().filter(ci::Column::Id.is_in(service_ids)).all(conn).await?.into_iter().map(|c| (c.id, c.name)).collect()
+            };
+            for row in rows {
+                let (history, first_assigned_at) = history_from_events(&row, by_incident.get(&row.id).map_or(&[][..], Vec::as_slice));
+                inputs.push(SlaInput {
+                    number: IncidentNumber(row.id),
+                    priority: u8::try_from(row.priority)
+                        .ok()
+                        .and_then(Priority::new)
+                        .ok_or_else(|| StoreError::corrupt("incidents.priority", row.priority))?,
+                    category: row.category.clone(),
+                    service: row.service_id.and_then(|id| services.get(&id).cloned()),
+                    status: row.status.parse().map_err(|e| StoreError::corrupt("incidents.status", e))?,
+                    resolved_at: row.resolved_at.map(time::from_micros),
+                    history,
+                    first_assigned_at,
+                });
+            }
+        }
+        Ok(inputs)
+    }
+
+    /// Replaces what is stored about these incidents' service levels: their
+    /// clocks, their service facts and their future SLA timers (one per
+    /// warning still to come and one per breach, for running clocks).
+    pub async fn replace_sla(&self, txn: &WriteTxn, outcomes: &[SlaOutcome]) -> Result<(), StoreError> {
+        let now = time::to_micros(time::now());
+        for chunk in outcomes.chunks(CHUNK) {
+            let ids: Vec<i64> = chunk.iter().map(|o| o.number.0).collect();
+            sla_clock::Entity::delete_many().filter(sla_clock::Column::IncidentId.is_in(ids.clone())).exec(&txn.txn).await?;
+            incident_service_fact::Entity::delete_many()
+                .filter(incident_service_fact::Column::IncidentId.is_in(ids.clone()))
+                .exec(&txn.txn)
+                .await?;
+            // Timers already due stay for the scheduler, which checks them
+            // against the clock when it fires them: a recompute that runs
+            // between a timer's instant and its firing (or before the
+            // scheduler after a restart) must not lose the warning.
+            timer::Entity::delete_many()
+                .filter(timer::Column::IncidentId.is_in(ids))
+                .filter(timer::Column::Kind.is_in(SLA_TIMER_KINDS))
+                .filter(timer::Column::DueAt.gt(now))
+                .exec(&txn.txn)
+                .await?;
+            let clocks: Vec<sla_clock::ActiveModel> =
+                chunk.iter().flat_map(|o| o.clocks.iter().map(|c| clock_row(o.number, c, now))).collect();
+            if !clocks.is_empty() {
+                sla_clock::Entity::insert_many(clocks).exec_without_returning(&txn.txn).await?;
+            }
+            let facts: Vec<incident_service_fact::ActiveModel> = chunk
+                .iter()
+                .map(|o| incident_service_fact::ActiveModel {
+                    incident_id: Set(o.number.0),
+                    first_assigned_at: Set(o.first_assigned_at.map(time::to_micros)),
+                    responded_at: Set(o.responded_at.map(time::to_micros)),
+                    reopen_count: Set(o.reopen_count as i32),
+                    resolution_business_us: Set(o.resolution_business.and_then(|d| d.num_microseconds())),
+                    computed_at: Set(now),
+                })
+                .collect();
+            incident_service_fact::Entity::insert_many(facts).exec_without_returning(&txn.txn).await?;
+            let timers: Vec<timer::ActiveModel> = chunk
+                .iter()
+                .flat_map(|o| {
+                    o.clocks.iter().flat_map(move |clock| {
+                        clock.timers().into_iter().filter(move |t| time::to_micros(t.at) > now).map(move |t| timer::ActiveModel {
+                            id: sea_orm::ActiveValue::NotSet,
+                            kind: Set(if t.percent >= 100 { "sla_breached" } else { "sla_warning" }.to_owned()),
+                            due_at: Set(time::to_micros(t.at)),
+                            run_id: Set(None),
+                            incident_id: Set(Some(o.number.0)),
+                            payload: Set(json!({
+                                "target": t.target, "percent": t.percent, "policy": clock.policy,
+                                "due_at": clock.due_at.map_or(0, |d| d.timestamp_millis()),
+                            })
+                            .to_string()),
+                            created_at: Set(now),
+                        })
+                    })
+                })
+                .collect();
+            for timers in timers.chunks(CHUNK) {
+                timer::Entity::insert_many(timers.to_vec()).exec_without_returning(&txn.txn).await?;
+            }
+        }
+        Ok(())
+    }
+
+    /// The stored clocks of an incident (as the tracker last computed them).
+    pub async fn stored_clocks(&self, number: IncidentNumber) -> Result<Vec<StoredClock>, StoreError> {
+        let rows = sla_clock::Entity::find()
+            .filter(sla_clock::Column::IncidentId.eq(number.0))
+            .order_by_asc(sla_clock::Column::Target)
+            .all(&self.read)
+            .await?;
+        rows.into_iter()
+            .map(|r| {
+                Ok(StoredClock {
+                    number,
+                    target: r.target.parse().map_err(|e| StoreError::corrupt("sla_clocks.target", e))?,
+                    policy: r.policy_id,
+                    state: r.state.parse().map_err(|e| StoreError::corrupt("sla_clocks.state", e))?,
+                    due_at: r.due_at.map(time::from_micros),
+                    breached_at: r.breached_at.map(time::from_micros),
+                    stopped_at: r.stopped_at.map(time::from_micros),
+                    elapsed: TimeDelta::microseconds(r.elapsed_us),
+                })
+            })
+            .collect()
+    }
+
+    /// Open incidents (not resolved, closed or cancelled) after `after`,
+    /// by number: the tracker recomputes them when the policies change.
+    pub async fn open_incident_numbers(&self, after: i64, limit: u64) -> Result<Vec<IncidentNumber>, StoreError> {
+        let open: Vec<&str> = Status::ALL.iter().filter(|s| s.is_open()).map(|s| s.as_str()).collect();
+        let ids: Vec<i64> = incident::Entity::find()
+            .select_only()
+            .column(incident::Column::Id)
+            .filter(incident::Column::Status.is_in(open))
+            .filter(incident::Column::Id.gt(after))
+            .order_by_asc(incident::Column::Id)
+            .limit(limit)
+            .into_tuple()
+            .all(&self.read)
+            .await?;
+        Ok(ids.into_iter().map(IncidentNumber).collect())
+    }
+
+    /// Appends an SLA event (`sla_warning` or `sla_breached`) to an
+    /// incident's history, as Switchyard, visible to agents.
+    pub async fn record_sla_event(&self, txn: &WriteTxn, number: IncidentNumber, kind: &str, payload: &Value, text: String) -> Result<(), StoreError> {
+        let kind: &'static str = match kind {
+            "sla_warning" => "sla_warning",
+            "sla_breached" => "sla_breached",
+            other => return Err(StoreError::corrupt("timers.kind", other)),
+        };
+        let actor = Actor { kind: ActorKind::System, user_id: None, name: "switchyard (sla)".into(), run_id: None };
+        let event = PendingEvent {
+            incident_id: number.0,
+            kind,
+            field: None,
+            old_value: None,
+            new_value: Some(payload.clone()),
+            body: Some(text),
+            visibility: Visibility::Internal,
+        };
+        append_events(&txn.txn, time::to_micros(time::now()), [(&actor, event)]).await
+    }
+
+    /// The earliest timer's due time, if any (one index lookup).
+    pub async fn next_timer_due(&self) -> Result<Option<DateTime<Utc>>, StoreError> {
+        let due: Option<Option<i64>> = timer::Entity::find()
+            .select_only()
+            .column_as(Expr::from(Func::min(Expr::col(timer::Column::DueAt))), "due")
+            .into_tuple()
+            .one(&self.read)
+            .await?;
+        Ok(due.flatten().map(time::from_micros))
+    }
+
+    /// Records the requester's satisfaction with a resolved or closed
+    /// incident: a score from 1 to 5 and an optional comment, once. It
+    /// appears in the history as a change of the field `csat`.
+    pub async fn rate_incident(
+        &self,
+        number: IncidentNumber,
+        score: u8,
+        comment: Option<String>,
+        actor: &Actor,
+    ) -> Result<(), StoreError> {
+        let mut violations = Vec::new();
+        if !(1..=5).contains(&score) {
+            violations.push(Violation::new("score", "range", "must be between 1 and 5"));
+        }
+        if comment.as_ref().is_some_and(|c| c.chars().count() > switchyard_domain::incident::TEXT_MAX) {
+            violations.push(Violation::new("comment", "max_length", "is too long"));
+        }
+        if !violations.is_empty() {
+            return Err(DomainError::Validation(violations).into());
+        }
+        let txn = self.begin_write().await?;
+        let row = incident::Entity::find_by_id(number.0).one(&txn).await?.ok_or_else(|| StoreError::not_found("incident", number))?;
+        let status: Status = row.status.parse().map_err(|e| StoreError::corrupt("incidents.status", e))?;
+        if !matches!(status, Status::Resolved | Status::Closed) {
+            return Err(DomainError::invalid("status", "resolved", format!("only a resolved or closed incident can be rated; it is {status}")).into());
+        }
+        if incident_csat::Entity::find_by_id(number.0).one(&txn).await?.is_some() {
+            return Err(StoreError::Conflict { field: "score".into(), message: format!("{number} was already rated") });
+        }
+        let now = time::to_micros(time::now());
+        incident_csat::Entity::insert(incident_csat::ActiveModel {
+            incident_id: Set(number.0),
+            score: Set(i16::from(score)),
+            comment: Set(comment.clone()),
+            user_id: Set(actor.user_id.unwrap_or(0)),
+            created_at: Set(now),
+        })
+        .exec_without_returning(&txn)
+        .await?;
+        let event = PendingEvent {
+            incident_id: number.0,
+            kind: "field_changed",
+            field: Some("csat".into()),
+            old_value: Some(Value::Null),
+            new_value: Some(json!(score)),
+            body: comment,
+            visibility: Visibility::Public,
+        };
+        append_events(&txn, now, [(actor, event)]).await?;
+        txn.commit().await?;
+        self.events_written.notify_readers();
+        Ok(())
+    }
+}
