@@ -238,7 +238,7 @@ impl Engine {
     pub async fn track_sla(&self) -> Result<usize, EngineError> {
         let mut consumed = 0;
         loop {
-            match sla::track_once(&self.inner, chrono::Utc::now()).await? {
+            match sla::track_once(&self.inner).await? {
                 0 => break,
                 n => consumed += n,
             }

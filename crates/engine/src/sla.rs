@@ -50,7 +50,7 @@ pub(crate) async fn run(inner: Arc<Inner>, mut stopped: watch::Receiver<bool>) {
         if *stopped.borrow() {
             return;
         }
-        match track_once(&inner, Utc::now()).await {
+        match track_once(&inner).await {
             Ok(0) => {}
             Ok(_) => continue,
             Err(e) => {
@@ -112,7 +112,7 @@ async fn recompute(inner: &Inner, txn: &WriteTxn, numbers: &[IncidentNumber], no
 
 /// Recomputes the incidents touched by the next batch of events; returns
 /// how many events it consumed.
-pub(crate) async fn track_once(inner: &Inner, now: DateTime<Utc>) -> Result<usize, EngineError> {
+pub(crate) async fn track_once(inner: &Inner) -> Result<usize, EngineError> {
     let store = &inner.store;
     let txn = store.begin().await?;
     let position = store.lock_position(&txn, POSITION).await?;
@@ -123,7 +123,9 @@ pub(crate) async fn track_once(inner: &Inner, now: DateTime<Utc>) -> Result<usiz
     };
     let mut seen = HashSet::new();
     let numbers: Vec<IncidentNumber> = events.iter().map(|e| e.number).filter(|n| seen.insert(*n)).collect();
-    recompute(inner, &txn, &numbers, now).await?;
+    // "Now" is read after the events: a change that committed while this
+    // transaction waited for the write lock must not lie in the future.
+    recompute(inner, &txn, &numbers, Utc::now()).await?;
     store.set_position(&txn, POSITION, last).await?;
     txn.commit().await?;
     inner.timers_changed.notify_one();

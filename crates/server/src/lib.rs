@@ -5,7 +5,7 @@
 //! (requesters see their own incidents, agents work all incidents, admins
 //! configure), the error code table, the OpenAPI document generated from
 //! the handlers (`/api/v1/openapi.json`), and the operational endpoints
-//! `/healthz` and `/readyz`.
+//! `/healthz`, `/readyz` and `/metrics` (Prometheus).
 //!
 //! It talks to the database only through [`switchyard_store`], and holds no
 //! business rule of its own beyond who may call what: validation and the
@@ -35,7 +35,7 @@ pub const BODY_LIMIT: usize = 1024 * 1024;
 #[openapi(
     info(title = "Switchyard API", description = "Incident management with workflow plugins. Errors are `{\"error\": {\"code\", \"message\", \"details\"}}`."),
     modifiers(&BearerAuth),
-    tags((name = "incidents"), (name = "cmdb"), (name = "directory"), (name = "settings"), (name = "workflows"), (name = "auth"), (name = "operations"))
+    tags((name = "incidents"), (name = "cmdb"), (name = "directory"), (name = "settings"), (name = "sla"), (name = "workflows"), (name = "auth"), (name = "operations"))
 )]
 struct ApiDoc;
 
@@ -55,9 +55,11 @@ fn api() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .merge(routes::cmdb::router())
         .merge(routes::directory::router())
         .merge(routes::settings::router())
+        .merge(routes::sla::router())
         .merge(routes::workflows::router())
         .merge(routes::auth::router())
         .merge(routes::health::router())
+        .merge(routes::metrics::router())
         .split_for_parts()
 }
 
@@ -71,10 +73,12 @@ pub fn openapi() -> utoipa::openapi::OpenApi {
 pub fn router(state: AppState) -> Router {
     let (api, doc) = api();
     let doc = std::sync::Arc::new(doc);
+    let http = state.http.clone();
     api.route("/api/v1/openapi.json", axum::routing::get(move || async move { axum::Json((*doc).clone()) }))
         .fallback(|| async { ApiError::new(ErrorCode::NotFound, "no such endpoint") })
         .method_not_allowed_fallback(|| async { ApiError::new(ErrorCode::MethodNotAllowed, "this method is not supported here") })
         .layer(DefaultBodyLimit::max(BODY_LIMIT))
+        .layer(axum::middleware::from_fn(move |req, next| routes::metrics::count_request(http.clone(), req, next)))
         .layer(TraceLayer::new_for_http().make_span_with(|req: &Request<_>| {
             let id = req.headers().get("x-request-id").and_then(|v| v.to_str().ok()).unwrap_or("");
             tracing::info_span!("request", method = %req.method(), path = %req.uri().path(), request_id = %id)

@@ -15,12 +15,14 @@ pub struct AppState {
     pub auth: Arc<AuthCache>,
     /// The workflow engine, when this node runs one.
     pub engine: Option<switchyard_engine::Engine>,
+    /// Request counters, for `/metrics`.
+    pub http: Arc<crate::routes::metrics::HttpMetrics>,
 }
 
 impl AppState {
     /// State over a store.
     pub fn new(store: Store) -> Self {
-        Self { store, auth: Arc::new(AuthCache::new(Duration::from_secs(30))), engine: None }
+        Self { store, auth: Arc::new(AuthCache::new(Duration::from_secs(30))), engine: None, http: Arc::default() }
     }
 
     /// State over a store and a running workflow engine.

@@ -349,6 +349,14 @@ async fn openapi_covers_every_route() {
         ("/api/v1/plugins/{id}/secrets", vec!["get"]),
         ("/api/v1/plugins/{id}/secrets/{name}", vec!["put", "delete"]),
         ("/api/v1/schemas/workflow.json", vec!["get"]),
+        ("/api/v1/sla/calendars", vec!["get", "put"]),
+        ("/api/v1/sla/policies", vec!["get", "put"]),
+        ("/api/v1/incidents/{number}/sla", vec!["get"]),
+        ("/api/v1/incidents/{number}/csat", vec!["post"]),
+        ("/api/v1/reports/service", vec!["get"]),
+        ("/api/v1/schemas/sla-calendar.json", vec!["get"]),
+        ("/api/v1/schemas/sla-policies.json", vec!["get"]),
+        ("/metrics", vec!["get"]),
     ];
     for (path, methods) in &expected {
         let item = paths.get(*path).unwrap_or_else(|| panic!("{path} missing from the OpenAPI document"));

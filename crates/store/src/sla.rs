@@ -8,7 +8,7 @@ use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
 use chrono::{DateTime, TimeDelta, Utc};
-use sea_orm::sea_query::{Expr, Func};
+use sea_orm::sea_query::{Expr, ExprTrait, Func};
 use sea_orm::{ActiveValue::Set, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
 use serde_json::{Value, json};
 use switchyard_domain::incident::{IncidentNumber, PendingReason, Priority, Status};
@@ -185,7 +185,7 @@ impl Store {
         let rows = setting::Entity::find().filter(setting::Column::Key.is_in([SLA_CALENDARS, SLA_POLICIES])).all(conn).await?;
         let row = |key: &str| rows.iter().find(|r| r.key == key);
         let stamps = (row(SLA_CALENDARS).map_or(0, |r| r.updated_at), row(SLA_POLICIES).map_or(0, |r| r.updated_at));
-        let stamp = stamps.0.max(stamps.1);
+        let stamp = std::cmp::max(stamps.0, stamps.1);
         let customised = stamp != 0;
         if let Some((at, config)) = &self.settings.lock().unwrap_or_else(|e| e.into_inner()).sla
             && *at == stamps
@@ -428,6 +428,18 @@ impl Store {
             visibility: Visibility::Internal,
         };
         append_events(&txn.txn, time::to_micros(time::now()), [(&actor, event)]).await
+    }
+
+    /// How many stored clocks are in each state: (state, count).
+    pub async fn sla_clock_counts(&self) -> Result<Vec<(String, i64)>, StoreError> {
+        Ok(sla_clock::Entity::find()
+            .select_only()
+            .column(sla_clock::Column::State)
+            .column_as(Expr::col(sla_clock::Column::State).count(), "n")
+            .group_by(sla_clock::Column::State)
+            .into_tuple()
+            .all(&self.read)
+            .await?)
     }
 
     /// The earliest timer's due time, if any (one index lookup).

@@ -97,6 +97,9 @@ pub struct IncidentDto {
     pub closed_at: Option<DateTime<Utc>>,
     /// Version for optimistic concurrency (`expected_version`).
     pub version: i64,
+    /// SLA clocks as of now (on `GET /api/v1/incidents/{number}` only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sla: Option<Vec<crate::routes::sla::SlaClockDto>>,
 }
 
 impl From<IncidentRecord> for IncidentDto {
@@ -129,6 +132,7 @@ impl From<IncidentRecord> for IncidentDto {
             resolved_at: i.resolved_at,
             closed_at: i.closed_at,
             version: i.version,
+            sla: None,
         }
     }
 }
@@ -377,7 +381,7 @@ fn parse_number(number: &str) -> ApiResult<IncidentNumber> {
 
 /// Loads an incident the caller may see: requesters only their own; others
 /// get 404 so numbers cannot be probed.
-async fn visible(state: &AppState, caller: &Caller, number: &str) -> ApiResult<IncidentRecord> {
+pub(crate) async fn visible(state: &AppState, caller: &Caller, number: &str) -> ApiResult<IncidentRecord> {
     let number = parse_number(number)?;
     let record = state.store.get_incident(number).await?;
     if !caller.is_agent() && record.incident.requester_id != caller.0.user_id {
@@ -480,7 +484,9 @@ pub async fn list_incidents(
     responses((status = 200, body = IncidentDto), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody)),
     security(("bearer" = [])))]
 pub async fn get_incident(State(state): State<AppState>, caller: Caller, Path(number): Path<String>) -> ApiResult<Json<IncidentDto>> {
-    Ok(Json(visible(&state, &caller, &number).await?.into()))
+    let record = visible(&state, &caller, &number).await?;
+    let sla = crate::routes::sla::clocks_of(&state, record.incident.number).await?;
+    Ok(Json(IncidentDto { sla: Some(sla), ..record.into() }))
 }
 
 /// Edit fields (agents).

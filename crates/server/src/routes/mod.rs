@@ -5,7 +5,9 @@ pub mod cmdb;
 pub mod directory;
 pub mod health;
 pub mod incidents;
+pub mod metrics;
 pub mod settings;
+pub mod sla;
 pub mod workflows;
 
 use serde::{Deserialize, Deserializer};
