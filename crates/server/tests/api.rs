@@ -367,3 +367,90 @@ async fn openapi_covers_every_route() {
     assert_eq!(paths.len(), expected.len(), "undocumented or unexpected paths: {:?}", paths.keys().collect::<Vec<_>>());
     assert!(doc["components"]["securitySchemes"]["bearer"].is_object());
 }
+
+both_backends!(sla_documents_reject_bad_input_and_change_nothing, |db: TestDatabase| async move {
+    let store = db.store.clone();
+    let t = setup(&store).await;
+    let app = router(AppState::new(store.clone()));
+    let (s, calendars) = call(&app, Method::GET, "/api/v1/sla/calendars", Some(&t.agent), None).await;
+    assert_eq!(s, StatusCode::OK);
+    let (_, policies) = call(&app, Method::GET, "/api/v1/sla/policies", Some(&t.agent), None).await;
+    assert_eq!(policies["policies"][0]["id"], "p1-critical");
+    let berlin = |hours: Value, zone: &str| {
+        json!({"calendars": [{"id": "24x7", "name": "Always", "time_zone": "UTC", "hours": {"mon": ["00:00-24:00"]}},
+                             {"id": "office-berlin", "name": "Berlin", "time_zone": zone, "hours": hours}]})
+    };
+    let bad_calendars = [
+        (berlin(json!({"mon": ["09:00-12:00", "11:00-13:00"]}), "Europe/Berlin"), "calendars[1].hours.mon[1]", "overlap"),
+        (berlin(json!({"mon": ["17:00-09:00"]}), "Europe/Berlin"), "calendars[1].hours.mon[0]", "inverted"),
+        (berlin(json!({"mon": ["09:00-17:00"]}), "Mars/Olympus"), "calendars[1].time_zone", "time_zone"),
+        (berlin(json!({"mon": ["09:00-17:00"], "someday": []}), "Europe/Berlin"), "calendars[1].hours.someday", "unknown_field"),
+        // office-new-york is still used by no policy, but office-berlin is.
+        (json!({"calendars": [{"id": "24x7", "name": "Always", "time_zone": "UTC", "hours": {"mon": ["00:00-24:00"]}}]}),
+            "policies[2].calendar", "exists"),
+    ];
+    for (body, field, rule) in bad_calendars {
+        let (s, r) = call(&app, Method::PUT, "/api/v1/sla/calendars", Some(&t.admin), Some(body.clone())).await;
+        assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{body}: {r}");
+        let details: Vec<(String, String)> = r["error"]["details"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|d| (d["field"].as_str().unwrap().to_owned(), d["rule"].as_str().unwrap().to_owned()))
+            .collect();
+        assert!(details.contains(&(field.to_owned(), rule.to_owned())), "{body}: expected {field}/{rule} in {details:?}");
+    }
+    let bad_policies = [
+        (json!({"policies": [{"id": "x", "name": "X", "calendar": "24x7", "targets": {}}]}), "policies[0].targets", "json_schema"),
+        (json!({"policies": [{"id": "x", "name": "X", "calendar": "24x7", "targets": {"resolution": "4h"}, "when": 1}]}),
+            "policies[0].when", "unknown_field"),
+    ];
+    for (body, field, rule) in bad_policies {
+        let (s, r) = call(&app, Method::PUT, "/api/v1/sla/policies", Some(&t.admin), Some(body.clone())).await;
+        assert_eq!((s, detail(&r)), (StatusCode::UNPROCESSABLE_ENTITY, (field.to_owned(), rule.to_owned())), "{body}: {r}");
+    }
+    let (s, _) = call(&app, Method::PUT, "/api/v1/sla/policies", Some(&t.agent), Some(policies.clone())).await;
+    assert_eq!(s, StatusCode::FORBIDDEN);
+    // Nothing was written.
+    assert_eq!(call(&app, Method::GET, "/api/v1/sla/calendars", Some(&t.agent), None).await.1, calendars);
+    assert_eq!(call(&app, Method::GET, "/api/v1/sla/policies", Some(&t.agent), None).await.1, policies);
+
+    // A good change is stored and read back.
+    let one = json!({"policies": [{"id": "all", "name": "All", "calendar": "24x7", "targets": {"resolution": "2h"}, "warnings": [80]}]});
+    let (s, r) = call(&app, Method::PUT, "/api/v1/sla/policies", Some(&t.admin), Some(one)).await;
+    assert_eq!((s, r["policies"][0]["id"].as_str()), (StatusCode::OK, Some("all")), "{r}");
+
+    // The incident shows its clocks, computed now.
+    let (_, created) = call(&app, Method::POST, "/api/v1/incidents", Some(&t.rita), Some(json!({"title": "Printer on fire"}))).await;
+    let number = created["number"].as_str().unwrap();
+    let (s, incident) = call(&app, Method::GET, &format!("/api/v1/incidents/{number}"), Some(&t.rita), None).await;
+    assert_eq!(s, StatusCode::OK);
+    let clock = &incident["sla"][0];
+    assert_eq!((clock["target"].as_str(), clock["state"].as_str(), clock["policy"].as_str()), (Some("resolution"), Some("running"), Some("all")));
+    assert_eq!(clock["target_seconds"], 7200);
+    assert!(clock["remaining_seconds"].as_i64().unwrap() > 7000, "{clock}");
+    assert_eq!(clock["next_warnings"][0]["percent"], 80);
+    let (s, clocks) = call(&app, Method::GET, &format!("/api/v1/incidents/{number}/sla"), Some(&t.agent), None).await;
+    assert_eq!((s, clocks.as_array().map(Vec::len)), (StatusCode::OK, Some(1)));
+    let (s, _) = call(&app, Method::GET, &format!("/api/v1/incidents/{number}/sla"), Some(&t.otto), None).await;
+    assert_eq!(s, StatusCode::NOT_FOUND);
+
+    // Satisfaction only once resolved; the report counts the new incident.
+    let (s, r) = call(&app, Method::POST, &format!("/api/v1/incidents/{number}/csat"), Some(&t.rita), Some(json!({"score": 5}))).await;
+    assert_eq!((s, detail(&r)), (StatusCode::UNPROCESSABLE_ENTITY, ("status".into(), "resolved".into())), "{r}");
+    let (s, r) = call(&app, Method::POST, &format!("/api/v1/incidents/{number}/csat"), Some(&t.rita), Some(json!({"score": 9}))).await;
+    assert_eq!((s, detail(&r)), (StatusCode::UNPROCESSABLE_ENTITY, ("score".into(), "range".into())), "{r}");
+    let (s, report) = call(&app, Method::GET, "/api/v1/reports/service?priority=P5", Some(&t.agent), None).await;
+    assert_eq!((s, report["opened"].as_u64()), (StatusCode::OK, Some(1)), "{report}");
+    let (s, r) = call(&app, Method::GET, "/api/v1/reports/service?priority=P9", Some(&t.agent), None).await;
+    assert_eq!((s, detail(&r).0), (StatusCode::UNPROCESSABLE_ENTITY, "priority".into()));
+    let (s, _) = call(&app, Method::GET, "/api/v1/reports/service", Some(&t.rita), None).await;
+    assert_eq!(s, StatusCode::FORBIDDEN);
+
+    // Prometheus text with the request counters.
+    let res = app.clone().oneshot(Request::builder().uri("/metrics").body(Body::empty()).unwrap()).await.unwrap();
+    assert_eq!(res.status(), StatusCode::OK);
+    let text = String::from_utf8(res.into_body().collect().await.unwrap().to_bytes().to_vec()).unwrap();
+    assert!(text.contains("switchyard_http_requests_total{method=\"PUT\",status=\"422\"}"), "{text}");
+    assert!(text.contains("switchyard_sla_clocks"), "{text}");
+});
