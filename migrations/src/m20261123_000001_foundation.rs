@@ -2,6 +2,8 @@
 
 use sea_orm_migration::{prelude::*, schema::*};
 
+use crate::index::index;
+
 #[derive(DeriveMigrationName)]
 pub struct Migration;
 
@@ -19,15 +21,6 @@ const TABLES: &[&str] = &[
     "incident_cis",
     "incident_events",
 ];
-
-fn index(table: &str, name: &str, columns: &[&str]) -> IndexCreateStatement {
-    let mut index = Index::create();
-    index.name(name).table(table.to_owned());
-    for column in columns {
-        index.col(String::from(*column));
-    }
-    index.to_owned()
-}
 
 #[async_trait::async_trait]
 impl MigrationTrait for Migration {

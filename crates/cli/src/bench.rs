@@ -26,6 +26,24 @@ pub enum BenchCommand {
     /// processes them (created -> routed -> assigned -> notification
     /// queued), reading the outcome from the configured database.
     Workflow(WorkflowArgs),
+    /// On the configured database (seed it first): SLA clocks recomputed
+    /// per second (pure and with the database), and the timer sweep with
+    /// however many open incidents it holds and `--due` due timers.
+    Sla(SlaArgs),
+}
+
+/// `bench sla`.
+#[derive(Debug, Args)]
+pub struct SlaArgs {
+    /// Open incidents to recompute.
+    #[arg(long, default_value_t = 20_000)]
+    recompute: u64,
+    /// Due timers to sweep.
+    #[arg(long, default_value_t = 100)]
+    due: u64,
+    /// Repetitions of each measurement (the median is reported).
+    #[arg(long, default_value_t = 5)]
+    repeat: usize,
 }
 
 /// `bench workflow`.
@@ -105,6 +123,7 @@ pub async fn run(command: BenchCommand, settings: &Settings) -> anyhow::Result<(
         BenchCommand::List(a) => list(a).await,
         BenchCommand::Seed(a) => seed(a, settings).await,
         BenchCommand::Workflow(a) => workflow(a, settings).await,
+        BenchCommand::Sla(a) => sla(a, settings).await,
     }
 }
 
@@ -380,6 +399,92 @@ async fn seed(a: SeedArgs, settings: &Settings) -> anyhow::Result<()> {
     }
     let elapsed = started.elapsed().as_secs_f64();
     println!("{}", json!({"benchmark": "seed", "count": a.count, "seconds": elapsed, "per_second": a.count as f64 / elapsed}));
+    Ok(())
+}
+
+fn median(mut samples: Vec<f64>) -> f64 {
+    samples.sort_by(f64::total_cmp);
+    samples.get(samples.len() / 2).copied().unwrap_or(0.0)
+}
+
+async fn sla(a: SlaArgs, settings: &Settings) -> anyhow::Result<()> {
+    use switchyard_engine::{Engine, EngineConfig};
+    let store = crate::open_store(settings).await?;
+    let open_total = store.count_open_incidents().await?;
+    let numbers = store.open_incident_numbers(0, a.recompute).await?;
+    if numbers.is_empty() {
+        bail!("no open incidents: run `switchyard bench seed --count N` first");
+    }
+    let config = store.sla_settings().await?.config;
+
+    // Pure: the clocks from inputs already in memory.
+    let inputs = store.sla_inputs_read(&numbers).await?;
+    let mut pure = Vec::new();
+    for _ in 0..a.repeat {
+        let started = Instant::now();
+        let outcomes = switchyard_engine::sla::compute(&config, &inputs, chrono::Utc::now());
+        let clocks: usize = outcomes.iter().map(|o| o.clocks.len()).sum();
+        pure.push(clocks as f64 / started.elapsed().as_secs_f64());
+    }
+    // With the database: read histories, compute, replace clocks, facts and
+    // timers, 500 incidents per transaction (what the tracker does).
+    let mut stored = Vec::new();
+    for _ in 0..a.repeat {
+        let started = Instant::now();
+        let mut clocks = 0;
+        for chunk in numbers.chunks(500) {
+            let txn = store.begin().await?;
+            let inputs = store.sla_inputs(&txn, chunk).await?;
+            let outcomes = switchyard_engine::sla::compute(&config, &inputs, chrono::Utc::now());
+            clocks += outcomes.iter().map(|o| o.clocks.len()).sum::<usize>();
+            store.replace_sla(&txn, &outcomes).await?;
+            txn.commit().await?;
+        }
+        stored.push(clocks as f64 / started.elapsed().as_secs_f64());
+    }
+
+    // The timer sweep: `due` SLA timers already due on the first open
+    // incidents, taken and checked by the scheduler of an engine that
+    // runs no background task.
+    let engine = Engine::offline(store.clone(), Arc::new(switchyard_plugin_host::Registry::new()), EngineConfig::default()).await?;
+    let mut query_ms = Vec::new();
+    let mut sweep_ms = Vec::new();
+    for _ in 0..a.repeat {
+        let due_at = chrono::Utc::now() - chrono::Duration::seconds(1);
+        let txn = store.begin().await?;
+        for n in numbers.iter().cycle().take(a.due as usize) {
+            store
+                .insert_timer(
+                    &txn,
+                    switchyard_store::NewTimer {
+                        kind: "sla_breached".into(),
+                        due_at,
+                        run_id: None,
+                        incident_id: Some(n.0),
+                        payload: json!({"target": "resolution", "percent": 100, "policy": "bench", "due_at": due_at.timestamp_millis()}),
+                    },
+                )
+                .await?;
+        }
+        txn.commit().await?;
+        let started = Instant::now();
+        let found = store.due_timers(chrono::Utc::now(), 500).await?;
+        query_ms.push(started.elapsed().as_secs_f64() * 1e3);
+        anyhow::ensure!(found.len() as u64 >= a.due, "expected {} due timers, found {}", a.due, found.len());
+        let started = Instant::now();
+        let fired = engine.fire_timers_at(chrono::Utc::now()).await?;
+        sweep_ms.push(started.elapsed().as_secs_f64() * 1e3);
+        anyhow::ensure!(fired as u64 >= a.due, "fired {fired} of {} timers", a.due);
+    }
+    println!(
+        "{}",
+        json!({
+            "benchmark": "sla", "backend": format!("{:?}", store.backend()), "open_incidents": open_total,
+            "recomputed_incidents": numbers.len(),
+            "clocks_per_second_pure_median": median(pure), "clocks_per_second_with_database_median": median(stored),
+            "due_timers": a.due, "due_query_ms_median": median(query_ms), "sweep_ms_median": median(sweep_ms),
+        })
+    );
     Ok(())
 }
 

@@ -499,7 +499,11 @@ impl SlaConfig {
                             match parse_calendar(item, &path) {
                                 Ok(calendar) => {
                                     if !ids.insert(calendar.id().to_owned()) {
-                                        v.push(format!("{path}.id"), "unique", format!("`{}` is used by an earlier calendar", calendar.id()));
+                                        v.push(
+                                            format!("{path}.id"),
+                                            "unique",
+                                            format!("`{}` is used by an earlier calendar", calendar.id()),
+                                        );
                                     }
                                     match serde_json::from_value::<CalendarDocument>(item.clone()) {
                                         Ok(doc) => calendar_documents.push(doc),
@@ -616,11 +620,7 @@ fn compile_policy(
         let Some(text) = text else { continue };
         match parse_duration(text) {
             Some(d) if d > TimeDelta::zero() => targets.push((target, d)),
-            _ => v.push(
-                format!("{path}.targets.{target}"),
-                "format",
-                format!("`{text}` is not a positive duration like 15m, 4h or 1h30m"),
-            ),
+            _ => v.push(format!("{path}.targets.{target}"), "format", format!("`{text}` is not a positive duration like 15m, 4h or 1h30m")),
         }
     }
     if document.targets.response.is_none() && document.targets.resolution.is_none() {

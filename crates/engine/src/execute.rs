@@ -24,9 +24,9 @@ use switchyard_store::{Actor, NewNotification, RunProgress, RunRecord, StepRecor
 use switchyard_workflow::run::{self, Command, FailureKind, RunState, RunStatus, StepOutcome};
 use tokio::sync::{mpsc, watch};
 
-use crate::metrics::EngineMetrics;
 use crate::actions::{self, StepChanges};
 use crate::catalog::LoadedWorkflow;
+use crate::metrics::EngineMetrics;
 use crate::services::ticket_from_record;
 use crate::{EngineError, Inner};
 

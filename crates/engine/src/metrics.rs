@@ -47,7 +47,11 @@ impl EngineMetrics {
             ("switchyard_sla_clocks_recomputed_total", "SLA clocks recomputed from incident history.", get(&self.sla_clocks_recomputed)),
             ("switchyard_sla_warnings_fired_total", "SLA warnings fired.", get(&self.sla_warnings_fired)),
             ("switchyard_sla_breaches_fired_total", "SLA breaches fired.", get(&self.sla_breaches_fired)),
-            ("switchyard_sla_timers_dropped_total", "SLA timers dropped because their clock no longer crossed.", get(&self.sla_timers_dropped)),
+            (
+                "switchyard_sla_timers_dropped_total",
+                "SLA timers dropped because their clock no longer crossed.",
+                get(&self.sla_timers_dropped),
+            ),
             ("switchyard_timers_fired_total", "Durable timers fired.", get(&self.timers_fired)),
             ("switchyard_timer_lag_microseconds_total", "Sum of how late timers fired, in microseconds.", get(&self.timer_lag_us_total)),
         ]

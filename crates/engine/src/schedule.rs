@@ -52,10 +52,7 @@ pub(crate) async fn run(inner: Arc<Inner>, mut stopped: watch::Receiver<bool>) {
         // milliseconds of their instant), at most a second (cron and other
         // nodes' timers), and wake early when the SLA tracker sets timers.
         let next = inner.store.next_timer_due().await.ok().flatten();
-        let pause = next
-            .map(|due| (due - Utc::now()).to_std().unwrap_or(Duration::ZERO))
-            .unwrap_or(MAX_SLEEP)
-            .min(MAX_SLEEP);
+        let pause = next.map(|due| (due - Utc::now()).to_std().unwrap_or(Duration::ZERO)).unwrap_or(MAX_SLEEP).min(MAX_SLEEP);
         tokio::select! {
             _ = tokio::time::sleep(pause) => {}
             _ = inner.timers_changed.notified() => {}

@@ -27,7 +27,10 @@ async fn seed(store: &Store) {
         .await
         .unwrap();
     store.create_user(UserInput { username: "rita".into(), display_name: "Rita".into(), ..Default::default() }).await.unwrap();
-    store.create_group(GroupInput { name: "service-desk".into(), display_name: "Service desk".into(), ..Default::default() }).await.unwrap();
+    store
+        .create_group(GroupInput { name: "service-desk".into(), display_name: "Service desk".into(), ..Default::default() })
+        .await
+        .unwrap();
     store.add_member("service-desk", "alice").await.unwrap();
     // Resolution targets of 2, 3 and 4 seconds by category, around the clock.
     let policy = |id: &str, resolution: &str, warnings: serde_json::Value| {

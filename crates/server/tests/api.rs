@@ -386,8 +386,11 @@ both_backends!(sla_documents_reject_bad_input_and_change_nothing, |db: TestDatab
         (berlin(json!({"mon": ["09:00-17:00"]}), "Mars/Olympus"), "calendars[1].time_zone", "time_zone"),
         (berlin(json!({"mon": ["09:00-17:00"], "someday": []}), "Europe/Berlin"), "calendars[1].hours.someday", "unknown_field"),
         // office-new-york is still used by no policy, but office-berlin is.
-        (json!({"calendars": [{"id": "24x7", "name": "Always", "time_zone": "UTC", "hours": {"mon": ["00:00-24:00"]}}]}),
-            "policies[2].calendar", "exists"),
+        (
+            json!({"calendars": [{"id": "24x7", "name": "Always", "time_zone": "UTC", "hours": {"mon": ["00:00-24:00"]}}]}),
+            "policies[2].calendar",
+            "exists",
+        ),
     ];
     for (body, field, rule) in bad_calendars {
         let (s, r) = call(&app, Method::PUT, "/api/v1/sla/calendars", Some(&t.admin), Some(body.clone())).await;
@@ -402,8 +405,11 @@ both_backends!(sla_documents_reject_bad_input_and_change_nothing, |db: TestDatab
     }
     let bad_policies = [
         (json!({"policies": [{"id": "x", "name": "X", "calendar": "24x7", "targets": {}}]}), "policies[0].targets", "json_schema"),
-        (json!({"policies": [{"id": "x", "name": "X", "calendar": "24x7", "targets": {"resolution": "4h"}, "when": 1}]}),
-            "policies[0].when", "unknown_field"),
+        (
+            json!({"policies": [{"id": "x", "name": "X", "calendar": "24x7", "targets": {"resolution": "4h"}, "when": 1}]}),
+            "policies[0].when",
+            "unknown_field",
+        ),
     ];
     for (body, field, rule) in bad_policies {
         let (s, r) = call(&app, Method::PUT, "/api/v1/sla/policies", Some(&t.admin), Some(body.clone())).await;
@@ -426,7 +432,10 @@ both_backends!(sla_documents_reject_bad_input_and_change_nothing, |db: TestDatab
     let (s, incident) = call(&app, Method::GET, &format!("/api/v1/incidents/{number}"), Some(&t.rita), None).await;
     assert_eq!(s, StatusCode::OK);
     let clock = &incident["sla"][0];
-    assert_eq!((clock["target"].as_str(), clock["state"].as_str(), clock["policy"].as_str()), (Some("resolution"), Some("running"), Some("all")));
+    assert_eq!(
+        (clock["target"].as_str(), clock["state"].as_str(), clock["policy"].as_str()),
+        (Some("resolution"), Some("running"), Some("all"))
+    );
     assert_eq!(clock["target_seconds"], 7200);
     assert!(clock["remaining_seconds"].as_i64().unwrap() > 7000, "{clock}");
     assert_eq!(clock["next_warnings"][0]["percent"], 80);

@@ -102,13 +102,13 @@ impl Store {
 /// strictly increasing even when two edits land in the same microsecond.
 pub(crate) async fn put_setting_in(txn: &impl ConnectionTrait, key: &str, value: String) -> Result<(), StoreError> {
     let existing = setting::Entity::find_by_id(key.to_owned()).one(txn).await?;
-        let updated_at = time::to_micros(time::now()).max(existing.map_or(0, |r| r.updated_at + 1));
-        let row = setting::ActiveModel { key: Set(key.to_owned()), value: Set(value), updated_at: Set(updated_at) };
-        setting::Entity::insert(row)
-            .on_conflict(
-                OnConflict::column(setting::Column::Key).update_columns([setting::Column::Value, setting::Column::UpdatedAt]).to_owned(),
-            )
-            .exec(txn)
-            .await?;
+    let updated_at = time::to_micros(time::now()).max(existing.map_or(0, |r| r.updated_at + 1));
+    let row = setting::ActiveModel { key: Set(key.to_owned()), value: Set(value), updated_at: Set(updated_at) };
+    setting::Entity::insert(row)
+        .on_conflict(
+            OnConflict::column(setting::Column::Key).update_columns([setting::Column::Value, setting::Column::UpdatedAt]).to_owned(),
+        )
+        .exec(txn)
+        .await?;
     Ok(())
 }

@@ -409,9 +409,23 @@ impl Store {
         Ok(ids.into_iter().map(IncidentNumber).collect())
     }
 
+    /// How many incidents are open.
+    pub async fn count_open_incidents(&self) -> Result<u64, StoreError> {
+        use sea_orm::PaginatorTrait;
+        let open: Vec<&str> = Status::ALL.iter().filter(|s| s.is_open()).map(|s| s.as_str()).collect();
+        Ok(incident::Entity::find().filter(incident::Column::Status.is_in(open)).count(&self.read).await?)
+    }
+
     /// Appends an SLA event (`sla_warning` or `sla_breached`) to an
     /// incident's history, as Switchyard, visible to agents.
-    pub async fn record_sla_event(&self, txn: &WriteTxn, number: IncidentNumber, kind: &str, payload: &Value, text: String) -> Result<(), StoreError> {
+    pub async fn record_sla_event(
+        &self,
+        txn: &WriteTxn,
+        number: IncidentNumber,
+        kind: &str,
+        payload: &Value,
+        text: String,
+    ) -> Result<(), StoreError> {
         let kind: &'static str = match kind {
             "sla_warning" => "sla_warning",
             "sla_breached" => "sla_breached",
@@ -456,13 +470,7 @@ impl Store {
     /// Records the requester's satisfaction with a resolved or closed
     /// incident: a score from 1 to 5 and an optional comment, once. It
     /// appears in the history as a change of the field `csat`.
-    pub async fn rate_incident(
-        &self,
-        number: IncidentNumber,
-        score: u8,
-        comment: Option<String>,
-        actor: &Actor,
-    ) -> Result<(), StoreError> {
+    pub async fn rate_incident(&self, number: IncidentNumber, score: u8, comment: Option<String>, actor: &Actor) -> Result<(), StoreError> {
         let mut violations = Vec::new();
         if !(1..=5).contains(&score) {
             violations.push(Violation::new("score", "range", "must be between 1 and 5"));
@@ -477,7 +485,12 @@ impl Store {
         let row = incident::Entity::find_by_id(number.0).one(&txn).await?.ok_or_else(|| StoreError::not_found("incident", number))?;
         let status: Status = row.status.parse().map_err(|e| StoreError::corrupt("incidents.status", e))?;
         if !matches!(status, Status::Resolved | Status::Closed) {
-            return Err(DomainError::invalid("status", "resolved", format!("only a resolved or closed incident can be rated; it is {status}")).into());
+            return Err(DomainError::invalid(
+                "status",
+                "resolved",
+                format!("only a resolved or closed incident can be rated; it is {status}"),
+            )
+            .into());
         }
         if incident_csat::Entity::find_by_id(number.0).one(&txn).await?.is_some() {
             return Err(StoreError::Conflict { field: "score".into(), message: format!("{number} was already rated") });

@@ -185,9 +185,7 @@ fn first_match_wins_in_order() {
         {"id": "erp", "name": "ERP", "match": {"services": ["erp"]}, "calendar": "office-berlin", "targets": {"resolution": "8h"}},
         {"id": "p1", "name": "P1", "match": {"priorities": ["P1"]}, "calendar": "24x7", "targets": {"resolution": "4h"}}
     ]}));
-    let id = |priority, category, service| {
-        config.policy_for(&SlaSubject { priority, category, service }).map(|p| p.document.id.clone())
-    };
+    let id = |priority, category, service| config.policy_for(&SlaSubject { priority, category, service }).map(|p| p.document.id.clone());
     assert_eq!(id(Priority::P1, Some("network"), Some("erp")).as_deref(), Some("network-p1"));
     assert_eq!(id(Priority::P1, Some("email"), Some("erp")).as_deref(), Some("erp"));
     assert_eq!(id(Priority::P1, None, None).as_deref(), Some("p1"));
@@ -216,18 +214,38 @@ fn bad_policies_are_rejected_with_their_paths() {
     let (calendars, _) = SlaConfig::shipped_documents();
     let cases = [
         (json!({"policies": [{"id": "a", "name": "A", "calendar": "24x7", "targets": {}}]}), "policies[0].targets", "json_schema"),
-        (json!({"policies": [{"id": "a", "name": "A", "calendar": "24x7", "targets": {"resolution": "4h"}, "colour": "red"}]}),
-            "policies[0].colour", "unknown_field"),
-        (json!({"policies": [{"id": "a", "name": "A", "calendar": "mars", "targets": {"resolution": "4h"}}]}), "policies[0].calendar", "exists"),
-        (json!({"policies": [{"id": "a", "name": "A", "calendar": "24x7", "targets": {"resolution": "4 hours"}}]}),
-            "policies[0].targets.resolution", "json_schema"),
-        (json!({"policies": [{"id": "a", "name": "A", "calendar": "24x7", "targets": {"resolution": "0m"}}]}),
-            "policies[0].targets.resolution", "format"),
-        (json!({"policies": [{"id": "a", "name": "A", "calendar": "24x7", "targets": {"resolution": "4h"}, "warnings": [90, 75]}]}),
-            "policies[0].warnings", "order"),
-        (json!({"policies": [
+        (
+            json!({"policies": [{"id": "a", "name": "A", "calendar": "24x7", "targets": {"resolution": "4h"}, "colour": "red"}]}),
+            "policies[0].colour",
+            "unknown_field",
+        ),
+        (
+            json!({"policies": [{"id": "a", "name": "A", "calendar": "mars", "targets": {"resolution": "4h"}}]}),
+            "policies[0].calendar",
+            "exists",
+        ),
+        (
+            json!({"policies": [{"id": "a", "name": "A", "calendar": "24x7", "targets": {"resolution": "4 hours"}}]}),
+            "policies[0].targets.resolution",
+            "json_schema",
+        ),
+        (
+            json!({"policies": [{"id": "a", "name": "A", "calendar": "24x7", "targets": {"resolution": "0m"}}]}),
+            "policies[0].targets.resolution",
+            "format",
+        ),
+        (
+            json!({"policies": [{"id": "a", "name": "A", "calendar": "24x7", "targets": {"resolution": "4h"}, "warnings": [90, 75]}]}),
+            "policies[0].warnings",
+            "order",
+        ),
+        (
+            json!({"policies": [
             {"id": "a", "name": "A", "calendar": "24x7", "targets": {"resolution": "4h"}},
-            {"id": "a", "name": "B", "calendar": "24x7", "targets": {"resolution": "4h"}}]}), "policies[1].id", "unique"),
+            {"id": "a", "name": "B", "calendar": "24x7", "targets": {"resolution": "4h"}}]}),
+            "policies[1].id",
+            "unique",
+        ),
         (json!({"policy": []}), "policy", "unknown_field"),
     ];
     for (policies, field, rule) in cases {
