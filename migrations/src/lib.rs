@@ -13,7 +13,7 @@
 
 pub use sea_orm_migration::prelude::*;
 
-mod index;
+mod index_statement;
 mod m20261123_000001_foundation;
 mod m20261123_000002_workflows;
 mod m20261201_000003_sla;

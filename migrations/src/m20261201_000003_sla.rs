@@ -6,7 +6,7 @@
 
 use sea_orm_migration::{prelude::*, schema::*};
 
-use crate::index::index;
+use crate::index_statement::index;
 
 #[derive(DeriveMigrationName)]
 pub struct Migration;

@@ -15,7 +15,7 @@
 //! scheduler sleeps until the next timer is due (at most a second), so a
 //! timer fires within milliseconds of its instant. Kinds `sla_warning` and
 //! `sla_breached` (payload `{target, percent, policy, due_at}`) are fired
-//! by [`crate::sla::fire`].
+//! by `sla::fire`.
 
 use std::sync::Arc;
 use std::time::Duration;

@@ -14,7 +14,7 @@
 //! had) and then records the configuration stamp it applied
 //! (`sla_config`), so a restart in the middle starts that pass again.
 //!
-//! Firing: the scheduler takes due SLA timers ([`fire`]). It checks each
+//! Firing: the scheduler takes due SLA timers (`fire`). It checks each
 //! against the clock recomputed at that moment (a timer whose threshold is
 //! no longer crossed, because the incident was paused or resolved in
 //! between, is dropped), appends `sla_warning` / `sla_breached` to the
