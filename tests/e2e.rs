@@ -377,6 +377,57 @@ async fn shipped_workflow_routes_assigns_and_queues_notifications() {
 }
 
 #[tokio::test]
+async fn sla_breach_fires_the_shipped_escalation_workflow() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = start_engine(dir.path());
+    let http = reqwest::Client::new();
+    let base = server.base.clone();
+    seed_agents(&http, &base).await;
+    // A policy short enough to breach during the test: resolution in 2 s.
+    let r = http
+        .put(format!("{base}/api/v1/sla/policies"))
+        .bearer_auth(ADMIN_TOKEN)
+        .json(&json!({"policies": [{"id": "fast", "name": "Fast", "calendar": "24x7", "targets": {"response": "1h", "resolution": "2s"}}]}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200, "{}", r.text().await.unwrap());
+    let created: Value = http
+        .post(format!("{base}/api/v1/incidents"))
+        .bearer_auth(ADMIN_TOKEN)
+        .json(&json!({"title": "VPN tunnel drops", "category": "network", "impact": 2, "urgency": 2}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let number = created["number"].as_str().unwrap().to_owned();
+    assert_eq!(created["priority"], "P3", "{created}");
+    // Routed and assigned by the default workflow: the response clock is met.
+    let got = wait_for(&http, &base, &number, |i| !i["assignee"].is_null()).await;
+    let response = got["sla"].as_array().unwrap().iter().find(|c| c["target"] == "response").cloned().unwrap();
+    assert_eq!(response["state"], "met", "{got}");
+    // The breach fires, the shipped sla-escalation workflow raises the
+    // escalation level (P3 ladder: level 1 on breach).
+    let got = wait_for(&http, &base, &number, |i| i["escalation_level"] == 1).await;
+    let resolution = got["sla"].as_array().unwrap().iter().find(|c| c["target"] == "resolution").cloned().unwrap();
+    assert_eq!(resolution["state"], "breached", "{got}");
+    assert!(resolution["remaining_seconds"].as_i64().unwrap() <= 0, "{resolution}");
+    let history = get_json(&http, format!("{base}/api/v1/incidents/{number}/history")).await;
+    let breach = history.as_array().unwrap().iter().find(|e| e["kind"] == "sla_breached").cloned().expect("an sla_breached entry");
+    assert!(breach["body"].as_str().unwrap().contains("resolution target of 2s breached"), "{breach}");
+    let runs = get_json(&http, format!("{base}/api/v1/runs?ticket={number}&workflow=sla-escalation")).await;
+    assert!(runs.as_array().unwrap().iter().any(|r| r["trigger"]["type"] == "sla_breached"), "{runs}");
+    let metrics = http.get(format!("{base}/metrics")).send().await.unwrap().text().await.unwrap();
+    for line in
+        ["switchyard_sla_breaches_fired_total 1", "switchyard_workflow_runs_started_total", "switchyard_sla_clocks{state=\"breached\"}"]
+    {
+        assert!(metrics.contains(line), "{line} missing from /metrics:\n{metrics}");
+    }
+}
+
+#[tokio::test]
 async fn sigkill_mid_flight_loses_and_duplicates_nothing() {
     let dir = tempfile::tempdir().unwrap();
     let mut server = start_engine(dir.path());

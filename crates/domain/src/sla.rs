@@ -583,9 +583,6 @@ impl SlaConfig {
     pub fn clocks(&self, subject: &SlaSubject<'_>, history: &SlaHistory, now: DateTime<Utc>) -> Vec<SlaClock> {
         let Some(policy) = self.policy_for(subject) else { return Vec::new() };
         let calendar = &self.calendars[policy.calendar];
-        // Never measure before the history's last change (a caller's clock
-        // read just before a concurrent commit).
-        let now = history.changes.last().map_or(now, |c| now.max(c.at));
         policy.targets.iter().map(|&(target, duration)| evaluate(target, duration, policy, calendar, history, now)).collect()
     }
 

@@ -147,11 +147,20 @@ pub(crate) async fn apply_config_change(inner: &Inner) -> Result<usize, EngineEr
         let Some(last) = numbers.last() else { break };
         after = last.0;
         let txn = store.begin().await?;
+        // Every writer of clocks holds the tracker's position row, so the
+        // event tracker and this pass (on any node) never replace the same
+        // incident's clocks at once; another node may have finished the pass.
+        store.lock_position(&txn, POSITION).await?;
+        if store.lock_position(&txn, CONFIG_POSITION).await? == settings.stamp {
+            txn.rollback().await?;
+            return Ok(total);
+        }
         recompute(inner, &txn, &numbers, Utc::now()).await?;
         txn.commit().await?;
         total += numbers.len();
     }
     let txn = store.begin().await?;
+    store.lock_position(&txn, POSITION).await?;
     store.lock_position(&txn, CONFIG_POSITION).await?;
     store.set_position(&txn, CONFIG_POSITION, settings.stamp).await?;
     txn.commit().await?;

@@ -205,9 +205,16 @@ impl PluginHost {
         let serialized = component.serialize().map_err(PluginError::engine)?;
         std::fs::create_dir_all(dir).map_err(|e| PluginError::io(dir, e))?;
         let digest = hex(&Sha256::digest(&serialized));
-        let tmp = dir.join(format!(".{sha256}.{}.tmp", std::process::id()));
+        // Several hosts (in this process or others) may compile the same
+        // plugin at once: each writes its own temporary files and renames
+        // them into place, so a reader sees a whole artifact and digest.
+        static WRITES: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+        let unique = format!("{}.{}", std::process::id(), WRITES.fetch_add(1, std::sync::atomic::Ordering::Relaxed));
+        let tmp = dir.join(format!(".{sha256}.{unique}.tmp"));
+        let tmp_digest = dir.join(format!(".{sha256}.{unique}.sha256.tmp"));
         std::fs::write(&tmp, &serialized).map_err(|e| PluginError::io(&tmp, e))?;
-        std::fs::write(file.with_extension("cwasm.sha256"), digest).map_err(|e| PluginError::io(&file, e))?;
+        std::fs::write(&tmp_digest, digest).map_err(|e| PluginError::io(&tmp_digest, e))?;
+        std::fs::rename(&tmp_digest, file.with_extension("cwasm.sha256")).map_err(|e| PluginError::io(&file, e))?;
         std::fs::rename(&tmp, &file).map_err(|e| PluginError::io(&file, e))?;
         Ok((component, false))
     }
