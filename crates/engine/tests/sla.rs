@@ -229,3 +229,31 @@ both_backends!(service_report_counts_what_happened, |db: TestDatabase| async mov
     assert_eq!(store.service_report(&other_group).await.unwrap().opened, 0);
     engine.shutdown();
 });
+
+both_backends!(two_nodes_fire_each_timer_once, |db: TestDatabase| async move {
+    let store = db.store.clone();
+    seed(&store).await;
+    // Two nodes, each with its own connections to the same database.
+    let other = db.reopen().await;
+    let config = |node: &str| EngineConfig { node: node.into(), poll: Duration::from_millis(50), ..EngineConfig::default() };
+    let a = Engine::start(store.clone(), Arc::new(Registry::new()), config("node-a")).await.unwrap();
+    let b = Engine::start(other.clone(), Arc::new(Registry::new()), config("node-b")).await.unwrap();
+    let mut numbers = Vec::new();
+    for i in 0..20 {
+        let target = if i % 2 == 0 { "two" } else { "three" };
+        let node = if i % 2 == 0 { &store } else { &other };
+        numbers.push(node.create_incident(incident(&format!("incident {i}"), target)).await.unwrap().incident.number);
+    }
+    // "two" has a 50 % warning and a breach, "three" a breach: 30 events.
+    let events = wait_for_events(&store, &numbers, 30).await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let events_after = sla_events(&store, &numbers).await;
+    assert_eq!(events_after.len(), 30, "{events_after:#?}");
+    assert_eq!(events.len(), events_after.len());
+    for n in &numbers {
+        let breaches = events_after.iter().filter(|e| e.number == *n && e.kind == "sla_breached").count();
+        assert_eq!(breaches, 1, "{n} breached {breaches} times");
+    }
+    a.shutdown();
+    b.shutdown();
+});
