@@ -11,7 +11,8 @@
 //! so two nodes cannot fire the same instant twice.
 //!
 //! Timers: rows of `timers` whose time has come are taken (deleted) in the
-//! transaction that acts on them, so each fires once, earliest first. The
+//! transaction that acts on them (up to 100 timers per transaction), so
+//! each fires once, earliest first. The
 //! scheduler sleeps until the next timer is due (at most a second), so a
 //! timer fires within milliseconds of its instant. Kinds `sla_warning` and
 //! `sla_breached` (payload `{target, percent, policy, due_at}`) are fired
@@ -32,6 +33,9 @@ use crate::metrics::EngineMetrics;
 
 use crate::services::ticket_from_record;
 use crate::{EngineError, Inner};
+
+/// Most due timers fired in one transaction.
+const TIMER_BATCH: usize = 100;
 
 /// Longest sleep of the scheduler between two looks.
 const MAX_SLEEP: Duration = Duration::from_secs(1);
@@ -131,20 +135,24 @@ pub(crate) async fn fire_timers(inner: &Inner, now: DateTime<Utc>) -> Result<usi
     let store = &inner.store;
     let timers = store.due_timers(now, 500).await?;
     let mut fired = 0;
-    for timer in timers {
+    // A batch of timers shares one transaction (one commit, one fsync on
+    // SQLite); within it they are taken and fired earliest first.
+    for batch in timers.chunks(TIMER_BATCH) {
         let txn = store.begin().await?;
-        if !store.take_timer(&txn, timer.id).await? {
-            txn.rollback().await?;
-            continue;
+        let mut runs = Vec::new();
+        for timer in batch {
+            // Another node took it first: it fires there, once.
+            if !store.take_timer(&txn, timer.id).await? {
+                continue;
+            }
+            fired += 1;
+            EngineMetrics::add(&inner.metrics.timers_fired, 1);
+            if SLA_TIMER_KINDS.contains(&timer.timer.kind.as_str()) {
+                runs.extend(crate::sla::fire(inner, &txn, timer, Utc::now()).await?);
+            } else {
+                tracing::warn!(timer = timer.id, kind = %timer.timer.kind, "timer of an unknown kind dropped");
+            }
         }
-        fired += 1;
-        EngineMetrics::add(&inner.metrics.timers_fired, 1);
-        let runs = if SLA_TIMER_KINDS.contains(&timer.timer.kind.as_str()) {
-            crate::sla::fire(inner, &txn, &timer, Utc::now()).await?
-        } else {
-            tracing::warn!(timer = timer.id, kind = %timer.timer.kind, "timer of an unknown kind dropped");
-            Vec::new()
-        };
         let created = store.insert_runs(&txn, runs).await?;
         txn.commit().await?;
         inner.hand_over(created);
