@@ -427,6 +427,41 @@ async fn sla_breach_fires_the_shipped_escalation_workflow() {
     }
 }
 
+#[test]
+fn sla_validate_command_names_every_problem() {
+    let dir = tempfile::tempdir().unwrap();
+    let calendars = dir.path().join("calendars.json");
+    std::fs::write(
+        &calendars,
+        r#"{"calendars": [{"id": "office", "name": "Office", "time_zone": "Europe/Atlantis", "hours": {"mon": ["17:00-09:00"]}}]}"#,
+    )
+    .unwrap();
+    let policies = dir.path().join("policies.json");
+    std::fs::write(&policies, r#"{"policies": [{"id": "p", "name": "P", "calendar": "office", "targets": {"resolution": "4h"}}]}"#)
+        .unwrap();
+    let run = |args: &[&std::path::Path]| {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_switchyard"));
+        command.args(["sla", "validate"]);
+        for (flag, file) in ["--calendars", "--policies"].iter().zip(args) {
+            command.arg(flag).arg(file);
+        }
+        command.output().unwrap()
+    };
+    let out = run(&[&calendars, &policies]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(2), "{stdout}");
+    assert!(stdout.contains("calendars[0].time_zone") && stdout.contains("(time_zone)"), "{stdout}");
+    assert!(stdout.contains("calendars[0].hours.mon[0]") && stdout.contains("(inverted)"), "{stdout}");
+    std::fs::write(
+        &calendars,
+        r#"{"calendars": [{"id": "office", "name": "Office", "time_zone": "Europe/Berlin", "hours": {"mon": ["09:00-17:00"]}}]}"#,
+    )
+    .unwrap();
+    let out = run(&[&calendars, &policies]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stdout));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("valid: 1 calendar(s), 1 policy(ies)"));
+}
+
 #[tokio::test]
 async fn sigkill_mid_flight_loses_and_duplicates_nothing() {
     let dir = tempfile::tempdir().unwrap();

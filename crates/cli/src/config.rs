@@ -36,6 +36,9 @@ pub enum Command {
     /// Workflow tools: validate a document, dry-run a draft against recorded tickets.
     #[command(subcommand)]
     Workflow(crate::workflow_cmd::WorkflowCommand),
+    /// SLA tools: validate calendars and policies documents kept as files.
+    #[command(subcommand)]
+    Sla(crate::sla_cmd::SlaCommand),
 }
 
 /// Log output format.

@@ -3,6 +3,7 @@
 mod bench;
 mod config;
 mod plugin_cmd;
+mod sla_cmd;
 mod workflow_cmd;
 
 use anyhow::Context;
@@ -41,6 +42,7 @@ fn run() -> anyhow::Result<()> {
             Command::Bench(command) => bench::run(command, &settings).await,
             Command::Plugin(command) => plugin_cmd::run(command).await,
             Command::Workflow(command) => workflow_cmd::run(command, &settings).await,
+            Command::Sla(command) => sla_cmd::run(command),
         }
     })
 }
