@@ -288,13 +288,25 @@ async fn wait_for(http: &reqwest::Client, base: &str, number: &str, done: impl F
     }
 }
 
-#[tokio::test]
-async fn shipped_workflow_routes_assigns_and_queues_notifications() {
+/// A server with the shipped plugins and workflows and the seeded agents:
+/// its data directory (kept alive with it), the server, a client and its URL.
+async fn engine_with_agents() -> (tempfile::TempDir, Server, reqwest::Client, String) {
     let dir = tempfile::tempdir().unwrap();
     let server = start_engine(dir.path());
     let http = reqwest::Client::new();
     let base = server.base.clone();
     seed_agents(&http, &base).await;
+    (dir, server, http, base)
+}
+
+/// Logs an incident as the admin; returns the created incident.
+async fn post_incident(http: &reqwest::Client, base: &str, body: Value) -> Value {
+    http.post(format!("{base}/api/v1/incidents")).bearer_auth(ADMIN_TOKEN).json(&body).send().await.unwrap().json().await.unwrap()
+}
+
+#[tokio::test]
+async fn shipped_workflow_routes_assigns_and_queues_notifications() {
+    let (dir, _server, http, base) = engine_with_agents().await;
     let schema = http.get(format!("{base}/api/v1/schemas/workflow.json")).send().await.unwrap();
     assert_eq!(schema.status(), 200);
     let workflows = get_json(&http, format!("{base}/api/v1/workflows")).await;
@@ -306,16 +318,7 @@ async fn shipped_workflow_routes_assigns_and_queues_notifications() {
         ("Cannot log in", None, "service-desk", ""),
     ];
     for (title, category, group, assignee) in cases {
-        let created: Value = http
-            .post(format!("{base}/api/v1/incidents"))
-            .bearer_auth(ADMIN_TOKEN)
-            .json(&json!({"title": title, "category": category}))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        let created = post_incident(&http, &base, json!({"title": title, "category": category})).await;
         let number = created["number"].as_str().unwrap().to_owned();
         let started = std::time::Instant::now();
         let got = wait_for(&http, &base, &number, |i| !i["assignee"].is_null()).await;
@@ -378,11 +381,7 @@ async fn shipped_workflow_routes_assigns_and_queues_notifications() {
 
 #[tokio::test]
 async fn sla_breach_fires_the_shipped_escalation_workflow() {
-    let dir = tempfile::tempdir().unwrap();
-    let server = start_engine(dir.path());
-    let http = reqwest::Client::new();
-    let base = server.base.clone();
-    seed_agents(&http, &base).await;
+    let (_dir, _server, http, base) = engine_with_agents().await;
     // A policy short enough to breach during the test: resolution in 2 s.
     let r = http
         .put(format!("{base}/api/v1/sla/policies"))
@@ -392,16 +391,7 @@ async fn sla_breach_fires_the_shipped_escalation_workflow() {
         .await
         .unwrap();
     assert_eq!(r.status(), 200, "{}", r.text().await.unwrap());
-    let created: Value = http
-        .post(format!("{base}/api/v1/incidents"))
-        .bearer_auth(ADMIN_TOKEN)
-        .json(&json!({"title": "VPN tunnel drops", "category": "network", "impact": 2, "urgency": 2}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let created = post_incident(&http, &base, json!({"title": "VPN tunnel drops", "category": "network", "impact": 2, "urgency": 2})).await;
     let number = created["number"].as_str().unwrap().to_owned();
     assert_eq!(created["priority"], "P3", "{created}");
     // Routed and assigned by the default workflow: the response clock is met.
