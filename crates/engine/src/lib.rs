@@ -227,7 +227,8 @@ impl Engine {
         &self.inner.metrics
     }
 
-    /// Fires the timers due at `now` (tests drive the clock with this).
+    /// Fires the timers due at `now` now, without waiting for the scheduler
+    /// (`switchyard bench sla` measures the sweep with it).
     pub async fn fire_timers_at(&self, now: chrono::DateTime<chrono::Utc>) -> Result<usize, EngineError> {
         schedule::fire_timers(&self.inner, now).await
     }

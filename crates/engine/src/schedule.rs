@@ -12,9 +12,9 @@
 //!
 //! Timers: rows of `timers` whose time has come are taken (deleted) in the
 //! transaction that acts on them (up to 100 timers per transaction), so
-//! each fires once, earliest first. The
-//! scheduler sleeps until the next timer is due (at most a second), so a
-//! timer fires within milliseconds of its instant. Kinds `sla_warning` and
+//! each fires once, earliest first. The scheduler sleeps until the next
+//! timer is due (at most a second), so a timer fires within milliseconds of
+//! its instant. Kinds `sla_warning` and
 //! `sla_breached` (payload `{target, percent, policy, due_at}`) are fired
 //! by `sla::fire`.
 
@@ -30,7 +30,6 @@ use switchyard_store::{IncidentFilter, SLA_TIMER_KINDS, SortField, SortOrder};
 use tokio::sync::watch;
 
 use crate::metrics::EngineMetrics;
-
 use crate::services::ticket_from_record;
 use crate::{EngineError, Inner};
 
@@ -139,6 +138,12 @@ pub(crate) async fn fire_timers(inner: &Inner, now: DateTime<Utc>) -> Result<usi
     // SQLite); within it they are taken and fired earliest first.
     for batch in timers.chunks(TIMER_BATCH) {
         let txn = store.begin().await?;
+        // One read of the SLA configuration for the whole batch.
+        let sla = if batch.iter().any(|t| SLA_TIMER_KINDS.contains(&t.timer.kind.as_str())) {
+            Some(store.sla_settings_in(&txn).await?.config)
+        } else {
+            None
+        };
         let mut runs = Vec::new();
         for timer in batch {
             // Another node took it first: it fires there, once.
@@ -147,10 +152,11 @@ pub(crate) async fn fire_timers(inner: &Inner, now: DateTime<Utc>) -> Result<usi
             }
             fired += 1;
             EngineMetrics::add(&inner.metrics.timers_fired, 1);
-            if SLA_TIMER_KINDS.contains(&timer.timer.kind.as_str()) {
-                runs.extend(crate::sla::fire(inner, &txn, timer, Utc::now()).await?);
-            } else {
-                tracing::warn!(timer = timer.id, kind = %timer.timer.kind, "timer of an unknown kind dropped");
+            match &sla {
+                Some(config) if SLA_TIMER_KINDS.contains(&timer.timer.kind.as_str()) => {
+                    runs.extend(crate::sla::fire(inner, &txn, config, timer, Utc::now()).await?);
+                }
+                _ => tracing::warn!(timer = timer.id, kind = %timer.timer.kind, "timer of an unknown kind dropped"),
             }
         }
         let created = store.insert_runs(&txn, runs).await?;

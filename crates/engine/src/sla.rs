@@ -99,7 +99,7 @@ pub fn compute(config: &SlaConfig, inputs: &[SlaInput], now: DateTime<Utc>) -> V
         .collect()
 }
 
-async fn recompute(inner: &Inner, txn: &WriteTxn, numbers: &[IncidentNumber], now: DateTime<Utc>) -> Result<usize, EngineError> {
+async fn recompute(inner: &Inner, txn: &WriteTxn, numbers: &[IncidentNumber], now: DateTime<Utc>) -> Result<(), EngineError> {
     let store = &inner.store;
     let settings = store.sla_settings_in(txn).await?;
     let inputs = store.sla_inputs(txn, numbers).await?;
@@ -107,7 +107,7 @@ async fn recompute(inner: &Inner, txn: &WriteTxn, numbers: &[IncidentNumber], no
     store.replace_sla(txn, &outcomes).await?;
     let clocks: usize = outcomes.iter().map(|o| o.clocks.len()).sum();
     EngineMetrics::add(&inner.metrics.sla_clocks_recomputed, clocks as u64);
-    Ok(clocks)
+    Ok(())
 }
 
 /// Recomputes the incidents touched by the next batch of events; returns
@@ -188,11 +188,13 @@ fn sla_timer(timer: &TimerRecord) -> Option<SlaTimer> {
 }
 
 /// Fires one due SLA timer inside `txn` (which has taken it): checks it
-/// against the clock as of now, records the event and starts the
-/// workflows. Returns the runs to hand over after the commit.
+/// against the clock as of now under `config` (the SLA configuration the
+/// batch read in `txn`), records the event and starts the workflows.
+/// Returns the runs to hand over after the commit.
 pub(crate) async fn fire(
     inner: &Inner,
     txn: &WriteTxn,
+    config: &SlaConfig,
     timer: &TimerRecord,
     now: DateTime<Utc>,
 ) -> Result<Vec<switchyard_store::NewRun>, EngineError> {
@@ -206,10 +208,9 @@ pub(crate) async fn fire(
     // Is the threshold still crossed? The clock is recomputed from history
     // as of now: a pause, a resolution or a new policy in between can have
     // moved or removed it.
-    let settings = store.sla_settings_in(txn).await?;
     let inputs = store.sla_inputs(txn, &[number]).await?;
     let crossed = inputs.first().and_then(|input| {
-        let clocks = settings.config.clocks(&input.subject(), &input.history, now);
+        let clocks = config.clocks(&input.subject(), &input.history, now);
         let clock = clocks.into_iter().find(|c| c.target == sla.target)?;
         let threshold = clock.duration * i32::from(sla.percent) / 100;
         let crossed = if breach { clock.breached_at.is_some() } else { clock.elapsed >= threshold };

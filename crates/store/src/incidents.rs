@@ -357,6 +357,12 @@ fn incident_to_row(i: &Incident) -> incident::ActiveModel {
     }
 }
 
+/// The names of the open statuses (those that still need work: backlog,
+/// agent load, SLA recomputes).
+pub(crate) fn open_statuses() -> Vec<&'static str> {
+    Status::ALL.iter().filter(|s| s.is_open()).map(|s| s.as_str()).collect()
+}
+
 /// An event about to be written; `seq` is assigned at insert.
 pub(crate) struct PendingEvent {
     pub(crate) incident_id: i64,
@@ -369,7 +375,7 @@ pub(crate) struct PendingEvent {
 }
 
 impl PendingEvent {
-    fn change(incident_id: i64, change: FieldChange) -> Self {
+    pub(crate) fn change(incident_id: i64, change: FieldChange) -> Self {
         let kind = if change.field == "status" { "status_changed" } else { "field_changed" };
         Self {
             incident_id,

@@ -17,11 +17,11 @@ use chrono::{DateTime, Utc};
 use sea_orm::sea_query::{Expr, ExprTrait, OnConflict, Query};
 use sea_orm::{ActiveModelTrait, ActiveValue::Set, ColumnTrait, Condition, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
 use switchyard_domain::directory::Role;
-use switchyard_domain::incident::Status;
 use switchyard_domain::{DomainError, Violations};
 
 use crate::entity::{group, group_member, incident, plugin_kv, plugin_secret, user};
 use crate::error::StoreError;
+use crate::incidents::open_statuses;
 use crate::store::Store;
 use crate::time;
 
@@ -87,11 +87,6 @@ fn ttl_micros(ttl: Duration) -> i64 {
 /// Rows whose expiry has not passed at `now` (micros).
 fn live(now: i64) -> Condition {
     Condition::any().add(plugin_kv::Column::ExpiresAt.is_null()).add(plugin_kv::Column::ExpiresAt.gt(now))
-}
-
-/// The statuses that count towards an agent's load.
-fn open_statuses() -> Vec<&'static str> {
-    Status::ALL.iter().filter(|s| s.is_open()).map(|s| s.as_str()).collect()
 }
 
 impl Store {

@@ -5,10 +5,11 @@
 
 use chrono::{DateTime, Utc};
 use sea_orm::{ConnectionTrait, QueryResult, Statement};
-use switchyard_domain::incident::{Priority, Status};
+use switchyard_domain::incident::Priority;
 use switchyard_domain::sla::SlaTarget;
 
 use crate::error::StoreError;
+use crate::incidents::open_statuses;
 use crate::store::{Backend, Store};
 use crate::time;
 
@@ -196,7 +197,7 @@ impl Store {
             }
             backlog.push(" THEN 1 ELSE 0 END), 0)");
         }
-        let open: Vec<String> = Status::ALL.iter().filter(|s| s.is_open()).map(|s| format!("'{}'", s.as_str())).collect();
+        let open: Vec<String> = open_statuses().iter().map(|s| format!("'{s}'")).collect();
         backlog.push(&format!(" FROM incidents i WHERE i.status IN ({}) AND i.created_at < ", open.join(", "))).bind(to).filters(f);
         let backlog_row = self.report_row(&backlog).await?;
 

@@ -11,13 +11,14 @@ use chrono::{DateTime, TimeDelta, Utc};
 use sea_orm::sea_query::{Expr, ExprTrait, Func};
 use sea_orm::{ActiveValue::Set, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
 use serde_json::{Value, json};
-use switchyard_domain::incident::{IncidentNumber, PendingReason, Priority, Status};
+use switchyard_domain::changes::FieldChange;
+use switchyard_domain::incident::{IncidentNumber, PendingReason, Priority, Status, TEXT_MAX, check_text};
 use switchyard_domain::sla::{ClockState, SlaClock, SlaConfig, SlaHistory, SlaSubject, SlaTarget};
-use switchyard_domain::{DomainError, Violation};
+use switchyard_domain::{DomainError, Violations};
 
 use crate::entity::{ci, incident, incident_csat, incident_event, incident_service_fact, setting, sla_clock, timer};
 use crate::error::StoreError;
-use crate::incidents::{Actor, ActorKind, PendingEvent, Visibility, append_events};
+use crate::incidents::{Actor, ActorKind, PendingEvent, Visibility, append_events, open_statuses};
 use crate::settings::put_setting_in;
 use crate::store::Store;
 use crate::time;
@@ -395,11 +396,10 @@ impl Store {
     /// Open incidents (not resolved, closed or cancelled) after `after`,
     /// by number: the tracker recomputes them when the policies change.
     pub async fn open_incident_numbers(&self, after: i64, limit: u64) -> Result<Vec<IncidentNumber>, StoreError> {
-        let open: Vec<&str> = Status::ALL.iter().filter(|s| s.is_open()).map(|s| s.as_str()).collect();
         let ids: Vec<i64> = incident::Entity::find()
             .select_only()
             .column(incident::Column::Id)
-            .filter(incident::Column::Status.is_in(open))
+            .filter(incident::Column::Status.is_in(open_statuses()))
             .filter(incident::Column::Id.gt(after))
             .order_by_asc(incident::Column::Id)
             .limit(limit)
@@ -412,8 +412,7 @@ impl Store {
     /// How many incidents are open.
     pub async fn count_open_incidents(&self) -> Result<u64, StoreError> {
         use sea_orm::PaginatorTrait;
-        let open: Vec<&str> = Status::ALL.iter().filter(|s| s.is_open()).map(|s| s.as_str()).collect();
-        Ok(incident::Entity::find().filter(incident::Column::Status.is_in(open)).count(&self.read).await?)
+        Ok(incident::Entity::find().filter(incident::Column::Status.is_in(open_statuses())).count(&self.read).await?)
     }
 
     /// Appends an SLA event (`sla_warning` or `sla_breached`) to an
@@ -471,16 +470,12 @@ impl Store {
     /// incident: a score from 1 to 5 and an optional comment, once. It
     /// appears in the history as a change of the field `csat`.
     pub async fn rate_incident(&self, number: IncidentNumber, score: u8, comment: Option<String>, actor: &Actor) -> Result<(), StoreError> {
-        let mut violations = Vec::new();
-        if !(1..=5).contains(&score) {
-            violations.push(Violation::new("score", "range", "must be between 1 and 5"));
+        let mut v = Violations::default();
+        v.check(!(1..=5).contains(&score), "score", "range", || "must be between 1 and 5".into());
+        if let Some(comment) = &comment {
+            check_text(&mut v, "comment", comment, TEXT_MAX, false);
         }
-        if comment.as_ref().is_some_and(|c| c.chars().count() > switchyard_domain::incident::TEXT_MAX) {
-            violations.push(Violation::new("comment", "max_length", "is too long"));
-        }
-        if !violations.is_empty() {
-            return Err(DomainError::Validation(violations).into());
-        }
+        v.finish()?;
         let txn = self.begin_write().await?;
         let row = incident::Entity::find_by_id(number.0).one(&txn).await?.ok_or_else(|| StoreError::not_found("incident", number))?;
         let status: Status = row.status.parse().map_err(|e| StoreError::corrupt("incidents.status", e))?;
@@ -505,15 +500,8 @@ impl Store {
         })
         .exec_without_returning(&txn)
         .await?;
-        let event = PendingEvent {
-            incident_id: number.0,
-            kind: "field_changed",
-            field: Some("csat".into()),
-            old_value: Some(Value::Null),
-            new_value: Some(json!(score)),
-            body: comment,
-            visibility: Visibility::Public,
-        };
+        let rated = FieldChange { field: "csat".into(), old: Value::Null, new: json!(score) };
+        let event = PendingEvent { body: comment, ..PendingEvent::change(number.0, rated) };
         append_events(&txn, now, [(actor, event)]).await?;
         txn.commit().await?;
         self.events_written.notify_readers();

@@ -11,7 +11,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use switchyard_domain::incident::{IncidentNumber, Priority};
-use switchyard_domain::sla::SlaClock;
+use switchyard_domain::sla::{CalendarsDocument, PoliciesDocument, SlaClock};
 use switchyard_store::{Actor, ReportFilter};
 use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::router::OpenApiRouter;
@@ -109,10 +109,9 @@ pub(crate) async fn clocks_of(state: &AppState, number: IncidentNumber) -> ApiRe
 /// The calendars document: `{"calendars": [...]}` (agents).
 #[utoipa::path(get, path = "/api/v1/sla/calendars", tag = "sla",
     responses((status = 200, body = Object), (status = 403, body = ErrorBody)), security(("bearer" = [])))]
-pub async fn get_calendars(State(state): State<AppState>, caller: Caller) -> ApiResult<Json<Value>> {
+pub async fn get_calendars(State(state): State<AppState>, caller: Caller) -> ApiResult<Json<CalendarsDocument>> {
     caller.require_agent()?;
-    let settings = state.store.sla_settings().await?;
-    Ok(Json(serde_json::to_value(settings.config.calendar_documents()).unwrap_or(Value::Null)))
+    Ok(Json(state.store.sla_settings().await?.config.calendar_documents().clone()))
 }
 
 /// Replace the calendars (admin). Every calendar is checked (time zone,
@@ -120,29 +119,34 @@ pub async fn get_calendars(State(state): State<AppState>, caller: Caller) -> Api
 /// holidays), and a calendar a policy uses cannot be removed.
 #[utoipa::path(put, path = "/api/v1/sla/calendars", tag = "sla", request_body = Object,
     responses((status = 200, body = Object), (status = 403, body = ErrorBody), (status = 422, body = ErrorBody)), security(("bearer" = [])))]
-pub async fn put_calendars(State(state): State<AppState>, caller: Caller, ApiJson(document): ApiJson<Value>) -> ApiResult<Json<Value>> {
+pub async fn put_calendars(
+    State(state): State<AppState>,
+    caller: Caller,
+    ApiJson(document): ApiJson<Value>,
+) -> ApiResult<Json<CalendarsDocument>> {
     caller.require_admin()?;
-    let settings = state.store.set_sla_calendars(document).await?;
-    Ok(Json(serde_json::to_value(settings.config.calendar_documents()).unwrap_or(Value::Null)))
+    Ok(Json(state.store.set_sla_calendars(document).await?.config.calendar_documents().clone()))
 }
 
 /// The policies document: `{"policies": [...]}`, first match wins (agents).
 #[utoipa::path(get, path = "/api/v1/sla/policies", tag = "sla",
     responses((status = 200, body = Object), (status = 403, body = ErrorBody)), security(("bearer" = [])))]
-pub async fn get_policies(State(state): State<AppState>, caller: Caller) -> ApiResult<Json<Value>> {
+pub async fn get_policies(State(state): State<AppState>, caller: Caller) -> ApiResult<Json<PoliciesDocument>> {
     caller.require_agent()?;
-    let settings = state.store.sla_settings().await?;
-    Ok(Json(serde_json::to_value(settings.config.policy_documents()).unwrap_or(Value::Null)))
+    Ok(Json(state.store.sla_settings().await?.config.policy_documents()))
 }
 
 /// Replace the policies (admin). Open incidents are recomputed against
 /// the new policies in the background, keeping their paused time.
 #[utoipa::path(put, path = "/api/v1/sla/policies", tag = "sla", request_body = Object,
     responses((status = 200, body = Object), (status = 403, body = ErrorBody), (status = 422, body = ErrorBody)), security(("bearer" = [])))]
-pub async fn put_policies(State(state): State<AppState>, caller: Caller, ApiJson(document): ApiJson<Value>) -> ApiResult<Json<Value>> {
+pub async fn put_policies(
+    State(state): State<AppState>,
+    caller: Caller,
+    ApiJson(document): ApiJson<Value>,
+) -> ApiResult<Json<PoliciesDocument>> {
     caller.require_admin()?;
-    let settings = state.store.set_sla_policies(document).await?;
-    Ok(Json(serde_json::to_value(settings.config.policy_documents()).unwrap_or(Value::Null)))
+    Ok(Json(state.store.set_sla_policies(document).await?.config.policy_documents()))
 }
 
 /// An incident's SLA clocks, computed now from its history.
