@@ -17,6 +17,7 @@ mod index_statement;
 mod m20261123_000001_foundation;
 mod m20261123_000002_workflows;
 mod m20261201_000003_sla;
+mod m20261203_000004_engine_v2;
 
 /// Runs Switchyard's migrations.
 pub struct Migrator;
@@ -28,6 +29,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261123_000001_foundation::Migration),
             Box::new(m20261123_000002_workflows::Migration),
             Box::new(m20261201_000003_sla::Migration),
+            Box::new(m20261203_000004_engine_v2::Migration),
         ]
     }
 }

@@ -204,7 +204,8 @@ async fn creates(a: CreatesArgs) -> anyhow::Result<()> {
 
 async fn workflow(a: WorkflowArgs, settings: &Settings) -> anyhow::Result<()> {
     use switchyard_domain::incident::IncidentNumber;
-    use switchyard_store::{RunFilter, run_status};
+    use switchyard_store::RunFilter;
+    use switchyard_workflow::RunStatus;
     let store = crate::open_store(settings).await?;
     let client = client()?;
     let url = format!("{}/api/v1/incidents", a.target.url.trim_end_matches('/'));
@@ -251,7 +252,7 @@ async fn workflow(a: WorkflowArgs, settings: &Settings) -> anyhow::Result<()> {
         let position = store.position("dispatcher").await?;
         let caught_up = store.events_after(position, 1).await?.is_empty();
         let mut busy = 0;
-        for s in [run_status::PENDING, run_status::RUNNING, run_status::WAITING] {
+        for s in [RunStatus::Pending, RunStatus::Running, RunStatus::Waiting] {
             busy += store.count_runs(s).await?;
         }
         if busy == 0 && caught_up {
@@ -281,7 +282,7 @@ async fn workflow(a: WorkflowArgs, settings: &Settings) -> anyhow::Result<()> {
             if incident < min {
                 break 'pages;
             }
-            if run.status == run_status::SUCCEEDED {
+            if run.status == RunStatus::Succeeded {
                 processed += 1;
                 if let Some(f) = run.finished_at {
                     last_finished = Some(last_finished.map_or(f, |l: chrono::DateTime<chrono::Utc>| l.max(f)));
@@ -418,7 +419,7 @@ async fn sla(a: SlaArgs, settings: &Settings) -> anyhow::Result<()> {
     let config = store.sla_settings().await?.config;
 
     // Pure: the clocks from inputs already in memory.
-    let inputs = store.sla_inputs_read(&numbers).await?;
+    let inputs = store.sla_inputs(&numbers).await?;
     let mut pure = Vec::new();
     for _ in 0..a.repeat {
         let started = Instant::now();
@@ -434,10 +435,10 @@ async fn sla(a: SlaArgs, settings: &Settings) -> anyhow::Result<()> {
         let mut clocks = 0;
         for chunk in numbers.chunks(500) {
             let txn = store.begin().await?;
-            let inputs = store.sla_inputs(&txn, chunk).await?;
+            let inputs = txn.sla_inputs(chunk).await?;
             let outcomes = switchyard_engine::sla::compute(&config, &inputs, chrono::Utc::now());
             clocks += outcomes.iter().map(|o| o.clocks.len()).sum::<usize>();
-            store.replace_sla(&txn, &outcomes).await?;
+            txn.replace_sla(&outcomes).await?;
             txn.commit().await?;
         }
         stored.push(clocks as f64 / started.elapsed().as_secs_f64());
@@ -453,18 +454,14 @@ async fn sla(a: SlaArgs, settings: &Settings) -> anyhow::Result<()> {
         let due_at = chrono::Utc::now() - chrono::Duration::seconds(1);
         let txn = store.begin().await?;
         for n in numbers.iter().cycle().take(a.due as usize) {
-            store
-                .insert_timer(
-                    &txn,
-                    switchyard_store::NewTimer {
-                        kind: "sla_breached".into(),
-                        due_at,
-                        run_id: None,
-                        incident_id: Some(n.0),
-                        payload: json!({"target": "resolution", "percent": 100, "policy": "bench", "due_at": due_at.timestamp_millis()}),
-                    },
-                )
-                .await?;
+            txn.insert_timer(switchyard_store::NewTimer {
+                kind: "sla_breached".into(),
+                due_at,
+                run_id: None,
+                incident_id: Some(n.0),
+                payload: json!({"target": "resolution", "percent": 100, "policy": "bench", "due_at": due_at.timestamp_millis()}),
+            })
+            .await?;
         }
         txn.commit().await?;
         let started = Instant::now();

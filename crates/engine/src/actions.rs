@@ -1,19 +1,21 @@
-//! From the actions a plugin proposes to the changes the store applies.
+//! From the actions a plugin proposes to an edit of the ticket.
 //!
 //! Plugins propose, the host disposes: [`plan`] turns a step's actions into
-//! one [`StepChanges`] (a single incident edit, then transitions, notes and
-//! notifications) and refuses, naming the action and field, anything it
-//! cannot express. What the store then refuses (an unknown group, an
-//! assignee outside the group, an illegal transition) fails the step the
-//! same way; either way nothing of the step is applied.
+//! one [`StepChanges`] (a domain [`Edit`]: one field edit, then status
+//! moves and notes; plus notifications) and refuses, naming the action and
+//! field, anything it cannot express. What the domain then refuses when the
+//! runner applies the edit ([`switchyard_domain::edit::apply`]: an unknown
+//! group, an assignee outside the group, an illegal transition) fails the
+//! step the same way; either way nothing of the step is applied.
 
 use serde_json::Value;
 use switchyard_domain::changes::PriorityOverride;
+use switchyard_domain::edit::{Edit, Note};
+use switchyard_domain::history::Visibility;
 use switchyard_domain::incident::{Level, PendingReason, Priority, ResolutionCode, Status};
 use switchyard_domain::lifecycle::TransitionRequest;
 use switchyard_plugin_host::Ticket;
 use switchyard_plugin_host::model::{Action, Notification, StatusChange};
-use switchyard_store::IncidentUpdate;
 
 /// Why a step's actions were refused.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -27,24 +29,17 @@ pub struct Rejection {
     pub message: String,
 }
 
-/// Everything one step changes, in the order it is applied.
+/// Everything one step changes.
 #[derive(Debug, Clone, Default)]
 pub struct StepChanges {
-    /// One edit holding every field change of the step.
-    pub update: IncidentUpdate,
-    /// Status moves, in order.
-    pub transitions: Vec<TransitionRequest>,
-    /// Work notes (`internal = true`) and comments.
-    pub notes: Vec<(String, bool)>,
+    /// The ticket edit: every field change, then status moves and notes.
+    pub edit: Edit,
     /// Notifications for the outbox.
     pub notifications: Vec<Notification>,
 }
 
-impl StepChanges {
-    /// Whether the step edits any field.
-    pub fn has_update(&self) -> bool {
-        self.update != IncidentUpdate::default()
-    }
+fn note(text: &str, visibility: Visibility) -> Note {
+    Note { body: text.to_owned(), visibility }
 }
 
 fn action_name(action: &Action) -> &'static str {
@@ -85,7 +80,7 @@ pub fn plan(actions: &[Action], ticket: Option<&Ticket>) -> Result<StepChanges, 
         if ticket.is_none() && !matches!(action, Action::Notify(_)) {
             return Err(reject("this run is not about a ticket; only notify is possible".into()));
         }
-        let u = &mut changes.update;
+        let u = &mut changes.edit.update;
         match action {
             Action::SetField(f) => {
                 let field = f.field.as_str();
@@ -138,11 +133,11 @@ pub fn plan(actions: &[Action], ticket: Option<&Ticket>) -> Result<StepChanges, 
                 let priority = Priority::new(p.priority).ok_or_else(|| reject(format!("priority {} is not 1..5", p.priority)))?;
                 u.priority_override = Some(Some(PriorityOverride { priority, reason: p.reason.clone() }));
             }
-            Action::SetStatus(s) => changes.transitions.push(transition(s).map_err(reject)?),
+            Action::SetStatus(s) => changes.edit.transitions.push(transition(s).map_err(reject)?),
             Action::AssignGroup { group } => u.assignment_group = Some(Some(group.clone())),
             Action::AssignUser { user } => u.assignee = Some(Some(user.clone())),
-            Action::AddWorkNote { text } => changes.notes.push((text.clone(), true)),
-            Action::AddComment { text } => changes.notes.push((text.clone(), false)),
+            Action::AddWorkNote { text } => changes.edit.notes.push(note(text, Visibility::Internal)),
+            Action::AddComment { text } => changes.edit.notes.push(note(text, Visibility::Public)),
             Action::LinkCi { ci } => {
                 let id = i64::try_from(*ci).map_err(|_| reject(format!("CI id {ci} is out of range")))?;
                 let list =
@@ -164,7 +159,8 @@ pub fn plan(actions: &[Action], ticket: Option<&Ticket>) -> Result<StepChanges, 
                     u.assignment_group = Some(Some(group.clone()));
                 }
                 let handover = e.group.as_deref().map(|g| format!(" and handed to {g}")).unwrap_or_default();
-                changes.notes.push((format!("Escalated to level {}{handover}: {}", e.level, e.reason), true));
+                let text = format!("Escalated to level {}{handover}: {}", e.level, e.reason);
+                changes.edit.notes.push(note(&text, Visibility::Internal));
             }
         }
     }
@@ -172,11 +168,7 @@ pub fn plan(actions: &[Action], ticket: Option<&Ticket>) -> Result<StepChanges, 
 }
 
 fn transition(s: &StatusChange) -> Result<TransitionRequest, String> {
-    let to: Status = serde_json::to_value(s.status)
-        .ok()
-        .and_then(|v| v.as_str().map(str::to_owned))
-        .and_then(|name| name.parse().ok())
-        .ok_or_else(|| format!("status {:?} is unknown", s.status))?;
+    let to: Status = s.status;
     let mut request = TransitionRequest { to: Some(to), pending_reason: None, resolution_code: None, resolution_notes: None, reason: None };
     match to {
         Status::Pending => {
@@ -219,11 +211,12 @@ mod tests {
             Action::AddWorkNote { text: "routed".into() },
         ];
         let c = plan(&actions, Some(&ticket())).unwrap();
-        assert!(c.has_update());
-        assert_eq!(c.update.assignment_group, Some(Some("network".into())));
-        assert_eq!(c.update.custom_fields, Some(serde_json::json!({"site": "berlin", "floor": 3})));
-        assert_eq!(c.update.affected_ci_ids, Some(vec![7, 9]));
-        assert_eq!(c.notes, vec![("routed".to_string(), true)]);
+        let u = &c.edit.update;
+        assert!(!u.is_empty());
+        assert_eq!(u.assignment_group, Some(Some("network".into())));
+        assert_eq!(u.custom_fields, Some(serde_json::json!({"site": "berlin", "floor": 3})));
+        assert_eq!(u.affected_ci_ids, Some(vec![7, 9]));
+        assert_eq!(c.edit.notes, vec![note("routed", Visibility::Internal)]);
     }
 
     #[test]
@@ -253,9 +246,9 @@ mod tests {
     fn escalation_sets_level_group_and_note() {
         let c =
             plan(&[Action::Escalate(Escalation { level: 2, group: Some("l2".into()), reason: "breach".into() })], Some(&ticket())).unwrap();
-        assert_eq!(c.update.escalation_level, Some(2));
-        assert_eq!(c.update.assignment_group, Some(Some("l2".into())));
-        assert_eq!(c.notes[0].0, "Escalated to level 2 and handed to l2: breach");
+        assert_eq!(c.edit.update.escalation_level, Some(2));
+        assert_eq!(c.edit.update.assignment_group, Some(Some("l2".into())));
+        assert_eq!(c.edit.notes[0].body, "Escalated to level 2 and handed to l2: breach");
     }
 
     #[test]

@@ -24,6 +24,11 @@ pub struct LoadedWorkflow {
 }
 
 impl LoadedWorkflow {
+    /// A document as loaded (a draft for a dry-run, or a published version).
+    pub fn new(document: WorkflowDocument) -> Self {
+        LoadedWorkflow { id: document.id.clone(), version: document.version as i32, document }
+    }
+
     /// Whether the document's conditions hold for `ticket`; a condition
     /// that cannot be evaluated is logged and counts as not holding.
     pub fn conditions_hold(&self, ticket: &Value) -> bool {

@@ -13,50 +13,61 @@
 //! fields, not three runs.
 
 use std::collections::{HashMap, HashSet};
-use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::Utc;
 use serde_json::Value;
+use switchyard_domain::history::EventKind;
 use switchyard_domain::incident::IncidentNumber;
 use switchyard_plugin_host::Trigger;
-use switchyard_store::{EventRecord, IncidentRecord, RunRecord};
+use switchyard_store::{EventRecord, IncidentRecord, RunRecord, Topic};
 use switchyard_workflow::TriggerEvent;
-use tokio::sync::watch;
 
+use crate::outbox::OutboxReader;
 use crate::services::ticket_from_record;
 use crate::{EngineError, Inner};
 
 const POSITION: &str = "dispatcher";
 
-/// The dispatcher task.
-pub(crate) async fn run(inner: Arc<Inner>, mut stopped: watch::Receiver<bool>) {
-    let signal = inner.store.events_written();
-    let mut last_refresh = tokio::time::Instant::now();
-    loop {
-        if *stopped.borrow() {
-            return;
+/// The dispatcher, as a reader of the event log (see [`crate::outbox`]).
+pub(crate) struct Dispatcher {
+    last_refresh: std::sync::Mutex<tokio::time::Instant>,
+}
+
+impl Dispatcher {
+    pub(crate) fn new() -> Self {
+        Dispatcher { last_refresh: std::sync::Mutex::new(tokio::time::Instant::now()) }
+    }
+
+    /// Reloads the workflows when the last reload is older than 2 s (other
+    /// nodes may have published).
+    async fn refresh(&self, inner: &Inner) -> Result<(), EngineError> {
+        let due = self.last_refresh.lock().unwrap_or_else(|e| e.into_inner()).elapsed() >= Duration::from_secs(2);
+        if due {
+            inner.workflows.refresh().await?;
+            *self.last_refresh.lock().unwrap_or_else(|e| e.into_inner()) = tokio::time::Instant::now();
         }
-        if last_refresh.elapsed() >= Duration::from_secs(2) {
-            if let Err(e) = inner.workflows.refresh().await {
-                tracing::warn!(error = %e, "reloading workflows failed");
-            }
-            last_refresh = tokio::time::Instant::now();
-        }
-        match dispatch_once(&inner).await {
-            Ok(0) => {}
-            Ok(_) => continue,
-            Err(e) => {
-                tracing::error!(error = %e, "dispatching events failed; retrying");
-                tokio::time::sleep(Duration::from_millis(500)).await;
-                continue;
-            }
-        }
-        tokio::select! {
-            _ = signal.notified() => {}
-            _ = tokio::time::sleep(inner.config.poll) => {}
-            _ = stopped.changed() => {}
-        }
+        Ok(())
+    }
+}
+
+#[async_trait::async_trait]
+impl OutboxReader for Dispatcher {
+    fn name(&self) -> &'static str {
+        "dispatcher"
+    }
+
+    fn topic(&self) -> Topic {
+        Topic::Events
+    }
+
+    async fn next_batch(&self, inner: &Inner) -> Result<usize, EngineError> {
+        self.refresh(inner).await?;
+        dispatch_once(inner).await
+    }
+
+    async fn idle(&self, inner: &Inner) -> Result<(), EngineError> {
+        self.refresh(inner).await
     }
 }
 
@@ -73,9 +84,8 @@ impl Change<'_> {
     fn fields(&self) -> Vec<String> {
         let mut fields: Vec<String> = Vec::new();
         for e in self.events {
-            let name = match e.kind.as_str() {
-                "comment" => Some("comment".to_owned()),
-                "work_note" => Some("work_note".to_owned()),
+            let name = match e.kind {
+                EventKind::Comment | EventKind::WorkNote => Some(e.kind.as_str().to_owned()),
                 _ => e.field.clone(),
             };
             if let Some(n) = name
@@ -89,12 +99,16 @@ impl Change<'_> {
 
     fn status_move(&self) -> (Option<String>, Option<String>) {
         let text = |v: &Option<Value>| v.as_ref().and_then(|v| v.as_str().map(str::to_owned));
-        self.events.iter().find(|e| e.kind == "status_changed").map(|e| (text(&e.old_value), text(&e.new_value))).unwrap_or((None, None))
+        self.events
+            .iter()
+            .find(|e| e.kind == EventKind::StatusChanged)
+            .map(|e| (text(&e.old_value), text(&e.new_value)))
+            .unwrap_or((None, None))
     }
 }
 
 fn same_change(a: &EventRecord, b: &EventRecord) -> bool {
-    a.number == b.number && a.created_at == b.created_at && a.actor == b.actor && b.kind != "created"
+    a.number == b.number && a.created_at == b.created_at && a.actor == b.actor && b.kind != EventKind::Created
 }
 
 fn group(events: &[EventRecord]) -> Vec<Change<'_>> {
@@ -113,8 +127,8 @@ fn group(events: &[EventRecord]) -> Vec<Change<'_>> {
 pub(crate) async fn dispatch_once(inner: &Inner) -> Result<usize, EngineError> {
     let store = &inner.store;
     let txn = store.begin().await?;
-    let position = store.lock_position(&txn, POSITION).await?;
-    let events = store.events_after_in(&txn, position, inner.config.dispatch_batch).await?;
+    let position = txn.lock_position(POSITION).await?;
+    let events = txn.events_after(position, inner.config.dispatch_batch).await?;
     if events.is_empty() {
         txn.rollback().await?;
         return Ok(0);
@@ -133,11 +147,10 @@ pub(crate) async fn dispatch_once(inner: &Inner) -> Result<usize, EngineError> {
     if !workflows.is_empty() {
         // Which runs wrote these events (loop protection).
         let parent_ids: HashSet<i64> = changes.iter().filter_map(|c| c.first().actor.run_id).collect();
-        let parents: HashMap<i64, RunRecord> =
-            store.runs_in(&txn, parent_ids.into_iter().collect()).await?.into_iter().map(|r| (r.id, r)).collect();
+        let parents: HashMap<i64, RunRecord> = txn.runs(parent_ids.into_iter().collect()).await?.into_iter().map(|r| (r.id, r)).collect();
         let numbers: Vec<IncidentNumber> = changes.iter().map(|c| c.first().number).collect::<HashSet<_>>().into_iter().collect();
-        let tickets: HashMap<IncidentNumber, Value> = store
-            .incidents_in(&txn, &numbers)
+        let tickets: HashMap<IncidentNumber, Value> = txn
+            .incidents(&numbers)
             .await?
             .iter()
             .map(|r: &IncidentRecord| (r.incident.number, serde_json::to_value(ticket_from_record(r)).unwrap_or(Value::Null)))
@@ -146,12 +159,12 @@ pub(crate) async fn dispatch_once(inner: &Inner) -> Result<usize, EngineError> {
             let first = change.first();
             // SLA events start the workflows with SLA triggers when their
             // timer fires (crate::sla::fire), not as ticket updates.
-            if first.kind.starts_with("sla_") {
+            if first.kind.is_sla() {
                 continue;
             }
             let fields = change.fields();
             let (from, to) = change.status_move();
-            let (event, trigger) = if first.kind == "created" {
+            let (event, trigger) = if first.kind == EventKind::Created {
                 (TriggerEvent::Created, Trigger::TicketCreated)
             } else {
                 (
@@ -171,8 +184,8 @@ pub(crate) async fn dispatch_once(inner: &Inner) -> Result<usize, EngineError> {
             }
         }
     }
-    let created = store.insert_runs(&txn, runs).await?;
-    store.set_position(&txn, POSITION, last_seq).await?;
+    let created = txn.insert_runs(runs).await?;
+    txn.set_position(POSITION, last_seq).await?;
     txn.commit().await?;
     inner.hand_over(created);
     Ok(consumed)
@@ -191,7 +204,7 @@ pub(crate) async fn start_manual(
     let txn = inner.store.begin().await?;
     let origin = format!("manual:{}:{}", username, Utc::now().timestamp_micros());
     let run = inner.leased_run(&summary.id, summary.latest_version, Some(number.0), origin, &Trigger::Manual(username.to_owned()), 0);
-    let mut created = inner.store.insert_runs(&txn, vec![run]).await?;
+    let mut created = txn.insert_runs(vec![run]).await?;
     txn.commit().await?;
     let run = created
         .pop()

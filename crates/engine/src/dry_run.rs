@@ -2,40 +2,38 @@
 //!
 //! For each ticket the engine rebuilds the ticket as it was just after it
 //! was logged (the current state with every later change undone from the
-//! history), runs the draft's steps on it in real plugins (reading the
-//! real CMDB and directory; `kv` writes go to an in-memory overlay that is
-//! thrown away), applies each step's proposed changes to the in-memory
-//! ticket so later steps see them, and reports, per ticket, the actions it
-//! would take beside what actually happened, with plain-language
-//! differences ("would route to network-ops instead of service-desk").
-//!
-//! Simplification, stated: when a draft changes impact or urgency the
-//! simulated priority is not recomputed from the matrix (an explicit
-//! `set_priority` is).
+//! history) and runs the draft on it with the same step runner real runs
+//! use ([`crate::runner`]): real plugins reading the real CMDB and
+//! directory, each step's actions applied to the in-memory ticket by the
+//! same domain rules, `kv` writes to an overlay that is thrown away, and
+//! nothing committed. Tickets are run one after another on one directory
+//! snapshot and one overlay, so a draft that assigns round-robin or to the
+//! least loaded agent decides as a real run on the same sequence would.
+//! The report gives, per ticket, the actions it would take beside what
+//! actually happened, with plain-language differences ("would route to
+//! network-ops instead of service-desk").
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
-use std::time::Instant;
 
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 use serde_json::{Value, json};
-use switchyard_domain::incident::IncidentNumber;
-use switchyard_plugin_host::model::{Action, Notification, StepContext, StepOutput};
-use switchyard_plugin_host::{MemoryKv, StepInput, Ticket, Trigger};
-use switchyard_store::{IncidentFilter, SortField, SortOrder};
+use switchyard_domain::edit::Wanted;
+use switchyard_domain::history::EventKind;
+use switchyard_domain::incident::{Incident, IncidentNumber};
+use switchyard_plugin_host::model::{Action, Notification};
+use switchyard_plugin_host::{MemoryKv, Trigger};
+use switchyard_store::{EventRecord, IncidentFilter, IncidentRecord, RunRecord, SortField, SortOrder};
 use switchyard_workflow::WorkflowDocument;
-use switchyard_workflow::run::{self, Command, FailureKind, RunStatus, StepOutcome};
+use switchyard_workflow::run::RunStatus;
 
-use crate::actions::{self, StepChanges};
+use crate::catalog::LoadedWorkflow;
+use crate::kv::{KvJournal, KvMode};
+use crate::runner::{Execution, Purpose, Runner, SegmentEnd};
 use crate::services::ticket_from_record;
+use crate::snapshot::DirectorySnapshot;
 use crate::{EngineError, Inner};
-
-tokio::task_local! {
-    /// Set while a dry-run executes: the store-backed `kv` reads through it
-    /// and writes only to it.
-    pub static KV_OVERLAY: Arc<MemoryKv>;
-}
 
 /// What to dry-run.
 #[derive(Debug, Clone)]
@@ -116,24 +114,14 @@ pub struct DryRunReport {
     pub tickets: Vec<TicketDryRun>,
 }
 
-/// A history event's field as the plugin `Ticket` spells it (the names
-/// conditions use, plus `custom_fields`); `None` for fields tickets do not
-/// carry (resolution, priority override reason...).
+/// A history field as the plugin `Ticket` spells it (the names conditions
+/// use, plus `custom_fields`); `None` for fields tickets do not carry
+/// (resolution, priority override reason...).
 fn ticket_field(event_field: &str) -> Option<&'static str> {
     switchyard_workflow::TICKET_FIELDS.iter().chain(&["custom_fields"]).copied().find(|f| *f == event_field)
 }
 
-/// History values to ticket JSON (priority is `"P3"` in history, 3 on tickets).
-fn ticket_value(field: &str, v: &Value) -> Value {
-    if field == "priority"
-        && let Some(p) = v.as_str().and_then(|s| s.strip_prefix('P')).and_then(|n| n.parse::<u8>().ok())
-    {
-        return json!(p);
-    }
-    v.clone()
-}
-
-pub(crate) async fn run(inner: &Inner, request: DryRunRequest) -> Result<DryRunReport, EngineError> {
+pub(crate) async fn run(inner: &Arc<Inner>, request: DryRunRequest) -> Result<DryRunReport, EngineError> {
     let store = &inner.store;
     let numbers: Vec<IncidentNumber> = if request.tickets.is_empty() {
         let filter = IncidentFilter {
@@ -147,12 +135,16 @@ pub(crate) async fn run(inner: &Inner, request: DryRunRequest) -> Result<DryRunR
     } else {
         request.tickets.clone()
     };
+    let snapshot = Arc::new(DirectorySnapshot::new(store.clone()));
+    let runner = Runner::new(inner.clone(), snapshot, store.edit_settings().await?, Purpose::DryRun);
+    let workflow = Arc::new(LoadedWorkflow::new(request.document.clone()));
     let overlay = Arc::new(MemoryKv::default());
+    // Oldest first, as they happened; reported newest first.
     let mut tickets = Vec::with_capacity(numbers.len());
-    for number in numbers {
-        let report = KV_OVERLAY.scope(overlay.clone(), dry_run_ticket(inner, &request.document, number)).await?;
-        tickets.push(report);
+    for number in numbers.into_iter().rev() {
+        tickets.push(dry_run_ticket(inner, &runner, &workflow, &overlay, number).await?);
     }
+    tickets.reverse();
     Ok(DryRunReport {
         workflow: format!("{}@{}", request.document.id, request.document.version),
         tickets_examined: tickets.len(),
@@ -162,25 +154,78 @@ pub(crate) async fn run(inner: &Inner, request: DryRunRequest) -> Result<DryRunR
     })
 }
 
-async fn dry_run_ticket(inner: &Inner, doc: &WorkflowDocument, number: IncidentNumber) -> Result<TicketDryRun, EngineError> {
-    let store = &inner.store;
-    let record = store.get_incident(number).await?;
-    let current = ticket_from_record(&record);
-    let current_json = serde_json::to_value(&current).unwrap_or(Value::Null);
-    let history = store.history(number, true).await?;
-    // Undo every change after creation, newest first.
-    let mut at_creation = current_json.clone();
-    let mut last_setter: BTreeMap<&'static str, String> = BTreeMap::new();
+/// The ticket as it was just after it was logged: the current state with
+/// every later field change undone, newest first.
+async fn at_creation(runner: &Runner, record: &IncidentRecord, history: &[EventRecord]) -> Result<IncidentRecord, EngineError> {
+    let mut incident: Incident = record.incident.clone();
+    let mut group = record.assignment_group.clone();
+    let mut assignee = record.assignee.clone();
     for e in history.iter().rev() {
-        let Some(field) = e.field.as_deref().and_then(ticket_field) else { continue };
-        if e.kind != "field_changed" && e.kind != "status_changed" {
+        if !matches!(e.kind, EventKind::FieldChanged | EventKind::StatusChanged) {
             continue;
         }
-        last_setter.entry(field).or_insert_with(|| e.actor.name.clone());
-        if let (Some(old), Value::Object(map)) = (&e.old_value, &mut at_creation) {
-            map.insert(field.to_owned(), ticket_value(field, old));
+        let (Some(field), Some(old)) = (e.field.as_deref(), e.old_value.clone()) else { continue };
+        let i = &mut incident;
+        let undone = match field {
+            "title" => serde_json::from_value(old).map(|v| i.title = v),
+            "description" => serde_json::from_value(old).map(|v| i.description = v),
+            "category" => serde_json::from_value(old).map(|v| i.category = v),
+            "subcategory" => serde_json::from_value(old).map(|v| i.subcategory = v),
+            "service" => serde_json::from_value(old).map(|v| i.service_id = v),
+            "affected_cis" => serde_json::from_value(old).map(|v| i.affected_ci_ids = v),
+            "impact" => serde_json::from_value(old).map(|v| i.impact = v),
+            "urgency" => serde_json::from_value(old).map(|v| i.urgency = v),
+            "priority" => serde_json::from_value(old).map(|v| i.priority = v),
+            "priority_override_reason" => serde_json::from_value(old).map(|v| i.priority_override_reason = v),
+            "status" => serde_json::from_value(old).map(|v| i.status = v),
+            "pending_reason" => serde_json::from_value(old).map(|v| i.pending_reason = v),
+            "resolution_code" => serde_json::from_value(old).map(|v| i.resolution_code = v),
+            "resolution_notes" => serde_json::from_value(old).map(|v| i.resolution_notes = v),
+            "escalation_level" => serde_json::from_value(old).map(|v| i.escalation_level = v),
+            "custom_fields" => serde_json::from_value(old).map(|v| i.custom_fields = v),
+            "assignment_group" => serde_json::from_value(old).map(|v| group = v),
+            "assignee" => serde_json::from_value(old).map(|v| assignee = v),
+            _ => Ok(()),
+        };
+        if let Err(err) = undone {
+            tracing::debug!(ticket = %record.incident.number, field, %err, "dry-run: a history value could not be undone");
         }
     }
+    let mut wanted = Wanted::default();
+    wanted.group_names.extend(group.clone());
+    wanted.usernames.extend(assignee.clone());
+    wanted.user_ids.insert(incident.requester_id);
+    let refs = runner.snapshot().references(&wanted).await?;
+    incident.assignment_group_id = group.as_ref().and_then(|g| refs.groups.get(g).copied());
+    incident.assignee_id = assignee.as_ref().and_then(|a| refs.users.get(a).map(|u| u.id));
+    incident.resolved_at = None;
+    incident.closed_at = None;
+    incident.updated_at = incident.created_at;
+    incident.version = 1;
+    Ok(IncidentRecord::named(&refs, incident))
+}
+
+async fn dry_run_ticket(
+    inner: &Inner,
+    runner: &Runner,
+    workflow: &Arc<LoadedWorkflow>,
+    overlay: &Arc<MemoryKv>,
+    number: IncidentNumber,
+) -> Result<TicketDryRun, EngineError> {
+    let store = &inner.store;
+    let doc: &WorkflowDocument = &workflow.document;
+    let record = store.get_incident(number).await?;
+    let current_json = serde_json::to_value(ticket_from_record(&record)).unwrap_or(Value::Null);
+    let history = store.history(number, true).await?;
+    let mut last_setter: BTreeMap<String, String> = BTreeMap::new();
+    for e in history.iter().rev() {
+        if let Some(field) = e.field.as_deref()
+            && matches!(e.kind, EventKind::FieldChanged | EventKind::StatusChanged)
+        {
+            last_setter.entry(field.to_owned()).or_insert_with(|| e.actor.name.clone());
+        }
+    }
+    let start = at_creation(runner, &record, &history).await?;
     let mut report = TicketDryRun {
         number: number.to_string(),
         triggered: false,
@@ -200,7 +245,8 @@ async fn dry_run_ticket(inner: &Inner, doc: &WorkflowDocument, number: IncidentN
         report.note = Some("the draft is not triggered by ticket creation or by hand".into());
         return Ok(report);
     };
-    match doc.conditions_hold(&at_creation) {
+    let start_json = serde_json::to_value(ticket_from_record(&start)).unwrap_or(Value::Null);
+    match doc.conditions_hold(&start_json) {
         Ok(true) => {}
         Ok(false) => {
             report.note = Some("the draft's conditions do not hold for this ticket".into());
@@ -212,99 +258,62 @@ async fn dry_run_ticket(inner: &Inner, doc: &WorkflowDocument, number: IncidentN
         }
     }
     report.triggered = true;
-    let mut ticket: Ticket = serde_json::from_value(at_creation.clone()).unwrap_or(current.clone());
-    let (mut state, mut command) = run::start(doc);
-    let mut previous: Vec<StepOutput> = Vec::new();
-    let mut touched: Vec<&'static str> = Vec::new();
-    while let Command::RunStep { step, attempt } = command {
-        let spec = &doc.steps[step];
-        let mut dry = DryStep {
-            step_id: spec.id.clone(),
-            plugin: spec.plugin.clone(),
-            status: "succeeded".into(),
-            actions: Vec::new(),
-            output: None,
-            error: None,
-            duration_us: 0,
-        };
-        let ticket_json = serde_json::to_value(&ticket).unwrap_or(Value::Null);
-        let outcome = if !spec.applies_to(&ticket_json).unwrap_or(false) {
-            dry.status = "skipped".into();
-            StepOutcome::Skipped
-        } else {
-            match inner.registry.get(&spec.plugin, &spec.version) {
-                Err(e) => StepOutcome::Failed { error: FailureKind::Fatal, message: e.to_string() },
-                Ok(plugin) => {
-                    dry.plugin = format!("{}@{}", plugin.id(), plugin.version());
-                    let input = StepInput {
-                        context: StepContext {
-                            workflow_id: doc.id.clone(),
-                            workflow_version: doc.version,
-                            run_id: "dry-run".into(),
-                            step_id: spec.id.clone(),
-                            attempt,
-                            deadline: 0,
-                            now: Utc::now().timestamp_millis(),
-                        },
-                        trigger: trigger.clone(),
-                        ticket: Some(ticket.clone()),
-                        config: spec.config.clone(),
-                        previous: previous.clone(),
-                    };
-                    let _slot = inner.step_slots.clone().acquire_owned().await;
-                    let clock = Instant::now();
-                    let result = plugin.run_within(&input, spec.timeout()).await;
-                    dry.duration_us = clock.elapsed().as_micros() as u64;
-                    match result {
-                        Err(e) => StepOutcome::Failed { error: FailureKind::Trap, message: e.to_string() },
-                        Ok(o) => match o.result {
-                            Err(e) => StepOutcome::Failed { error: FailureKind::Fatal, message: e.to_string() },
-                            Ok(result) => {
-                                dry.actions = result.actions.clone();
-                                dry.output = Some(result.output.clone());
-                                match actions::plan(&result.actions, Some(&ticket)) {
-                                    Err(r) => StepOutcome::Failed { error: FailureKind::Rejected, message: r.to_string() },
-                                    Ok(changes) => {
-                                        touched.extend(simulate(&mut ticket, &changes));
-                                        report.notifications.extend(changes.notifications.iter().cloned());
-                                        previous.push(StepOutput { step_id: spec.id.clone(), output: result.output.clone() });
-                                        StepOutcome::Succeeded { next_step: result.next_step.clone() }
-                                    }
-                                }
-                            }
-                        },
-                    }
-                }
-            }
-        };
-        if let StepOutcome::Failed { message, .. } = &outcome {
-            dry.status = "failed".into();
-            dry.error = Some(message.clone());
-        }
-        report.steps.push(dry);
-        let (next_state, next) = run::advance(doc, &state, &outcome);
-        state = next_state;
-        command = next;
-    }
-    match &command {
-        Command::RetryAfter { delay, .. } => {
-            report.note = Some(format!("a step failed and would be retried after {} ms", delay.as_millis()))
-        }
-        Command::Finish(RunStatus::Failed, reason) => report.note = reason.clone().or(Some("the run would fail".into())),
+    let now = Utc::now();
+    let run = RunRecord {
+        id: 0,
+        workflow_id: doc.id.clone(),
+        workflow_version: doc.version as i32,
+        incident_id: Some(number.0),
+        origin: "dry-run".into(),
+        trigger: serde_json::to_value(&trigger).unwrap_or(Value::Null),
+        depth: 0,
+        status: RunStatus::Pending,
+        step: 0,
+        attempt: 1,
+        steps_run: 0,
+        executions: 0,
+        outputs: json!([]),
+        error: None,
+        due_at: now,
+        created_at: now,
+        updated_at: now,
+        finished_at: None,
+        version: 1,
+    };
+    let journal = Arc::new(KvJournal::new(KvMode::Overlay(overlay.clone())));
+    let mut exec = Execution::new(run, workflow.clone(), Some(start), journal);
+    runner.run_segment(&mut exec).await;
+    report.steps = exec
+        .steps
+        .iter()
+        .map(|s| DryStep {
+            step_id: s.record.step_id.clone(),
+            plugin: s.plugin.clone(),
+            status: s.record.status.as_str().to_owned(),
+            actions: s.actions.clone(),
+            output: s.record.output.clone(),
+            error: s.record.error.clone(),
+            duration_us: s.record.duration_us.max(0) as u64,
+        })
+        .collect();
+    match &exec.end {
+        Some(SegmentEnd::Wait(delay)) => report.note = Some(format!("a step failed and would be retried after {} ms", delay.as_millis())),
+        Some(SegmentEnd::Finish(RunStatus::Failed, reason)) => report.note = reason.clone().or(Some("the run would fail".into())),
         _ => {}
     }
-    let simulated = serde_json::to_value(&ticket).unwrap_or(Value::Null);
-    touched.sort_unstable();
-    touched.dedup();
-    for field in touched {
-        let would = simulated.get(field).cloned().unwrap_or(Value::Null);
-        let actual = current_json.get(field).cloned().unwrap_or(Value::Null);
-        let by = last_setter.get(field).cloned().unwrap_or_else(|| "requester".into());
-        if would != actual {
-            report.differences.push(describe(field, &would, &actual));
+    report.notifications = exec.notifications.iter().map(|(_, n)| n.clone()).collect();
+    if let Some(t) = &exec.ticket {
+        let simulated = serde_json::to_value(ticket_from_record(&t.current)).unwrap_or(Value::Null);
+        for field in t.touched().iter().filter_map(|f| ticket_field(f)) {
+            let would = simulated.get(field).cloned().unwrap_or(Value::Null);
+            let actual = current_json.get(field).cloned().unwrap_or(Value::Null);
+            let by = last_setter.get(field).cloned().unwrap_or_else(|| "requester".into());
+            if would != actual {
+                report.differences.push(describe(field, &would, &actual));
+            }
+            report.would.insert(field.to_owned(), would);
+            report.actual.insert(field.to_owned(), ActualValue { value: actual, by });
         }
-        report.would.insert(field.to_owned(), would);
-        report.actual.insert(field.to_owned(), ActualValue { value: actual, by });
     }
     if report.notifications.len() != report.actual_notifications {
         report.differences.push(format!(
@@ -332,79 +341,4 @@ fn describe(field: &str, would: &Value, actual: &Value) -> String {
         "status" => format!("would leave it {} instead of {}", show(would), show(actual)),
         _ => format!("would set {field} to {} instead of {}", show(would), show(actual)),
     }
-}
-
-/// Applies a step's changes to the in-memory ticket; returns the fields set.
-fn simulate(ticket: &mut Ticket, changes: &StepChanges) -> Vec<&'static str> {
-    let u = &changes.update;
-    let mut touched = Vec::new();
-    if let Some(t) = &u.title {
-        ticket.title = t.clone();
-        touched.push("title");
-    }
-    if let Some(d) = &u.description {
-        ticket.description = d.clone();
-        touched.push("description");
-    }
-    if let Some(c) = &u.category {
-        ticket.category = c.clone();
-        touched.push("category");
-    }
-    if let Some(c) = &u.subcategory {
-        ticket.subcategory = c.clone();
-        touched.push("subcategory");
-    }
-    if let Some(s) = u.service_id {
-        ticket.service = s.map(|s| s as u64);
-        touched.push("service");
-    }
-    if let Some(cis) = &u.affected_ci_ids {
-        ticket.affected_cis = cis.iter().map(|&c| c as u64).collect();
-        touched.push("affected_cis");
-    }
-    if let Some(l) = u.impact {
-        ticket.impact = l.get();
-        touched.push("impact");
-    }
-    if let Some(l) = u.urgency {
-        ticket.urgency = l.get();
-        touched.push("urgency");
-    }
-    if let Some(Some(p)) = &u.priority_override {
-        ticket.priority = p.priority.get();
-        touched.push("priority");
-    }
-    if let Some(level) = u.escalation_level {
-        ticket.escalation_level = level;
-        touched.push("escalation_level");
-    }
-    if let Some(c) = &u.custom_fields {
-        ticket.custom_fields = c.clone();
-        touched.push("custom_fields");
-    }
-    if let Some(g) = &u.assignment_group {
-        if *g != ticket.assignment_group && u.assignee.is_none() {
-            ticket.assignee = None;
-        }
-        ticket.assignment_group = g.clone();
-        touched.push("assignment_group");
-    }
-    if let Some(a) = &u.assignee {
-        ticket.assignee = a.clone();
-        touched.push("assignee");
-    }
-    // The lifecycle rule `lifecycle::status_after_assignment`, on the plugin model.
-    if ticket.status == switchyard_plugin_host::model::Status::New && ticket.assignment_group.is_some() {
-        ticket.status = switchyard_plugin_host::model::Status::Assigned;
-        touched.push("status");
-    }
-    for t in &changes.transitions {
-        if let Some(to) = t.to
-            && let Ok(s) = serde_json::from_value(json!(to.as_str()))
-        {
-            ticket.status = s;
-            touched.push("status");
-        }
-    }
-    touched
 }

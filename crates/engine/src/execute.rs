@@ -1,58 +1,53 @@
-//! The executor: runs leased runs in rounds.
+//! The executor: runs leased runs and commits them, many per transaction.
 //!
-//! A round runs the next step of every run in the batch, each on its own
-//! task (plugins are CPU-bound; both cores work), against a fresh snapshot
-//! of its ticket. It then commits every step in one transaction, with a
-//! savepoint per run holding: the changes the step's actions make, the
-//! step's record (`(run, ordinal)` is its idempotency key) and the run's
-//! progress (guarded by the run's version). If the store refuses a step's
-//! changes (an unknown group, say), that savepoint is rolled back and the
-//! step is recorded as failed instead, with the ticket untouched. Runs
-//! that go on take part in the next round; runs that wait for a retry are
-//! left for [`switchyard_store::Store::claim_runs`] to pick up when due.
+//! A batch takes up to [`crate::EngineConfig::run_batch`] runs. Each run's
+//! steps run back to back in memory ([`crate::runner`]), every run on its
+//! own task (plugins are CPU-bound; both cores work), sharing the batch's
+//! directory snapshot. Then the batch commits in one transaction
+//! ([`switchyard_store::WriteTxn::commit_runs`]): per run, its ticket edit
+//! (guarded by the version its steps started from), its history events,
+//! step records, final state, notifications and kv writes, so a crash
+//! loses a whole run or nothing of it.
+//!
+//! What the commit refuses is run again, at once, in the next pass of the
+//! same batch:
+//! - the ticket changed while the run was in flight (a person edited it):
+//!   the run starts again from the new version, and the fields the other
+//!   writer changed are protected: the run's changes to them are dropped
+//!   (and noted in the step's log), so the other change is neither lost
+//!   nor overwritten;
+//! - a kv increment the run was given is not what the counter reached
+//!   (see [`crate::kv`]).
+//!
+//! Two runs of one ticket never share a pass (the second waits for the
+//! first to commit). A run whose next step may call out over HTTP commits
+//! first and goes on in the next pass. A run that another node took over
+//! meanwhile is dropped (its version moved on).
 
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap, HashSet};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use chrono::Utc;
-use serde_json::{Value, json};
+use serde_json::Value;
+use switchyard_domain::changes;
 use switchyard_domain::incident::IncidentNumber;
-use switchyard_plugin_host::model::{StepContext, StepOutput};
-use switchyard_plugin_host::{PluginError, StepError, StepInput, Ticket, Trigger};
-use switchyard_store::{Actor, NewNotification, RunProgress, RunRecord, StepRecord, StoreError, Visibility, WriteTxn, run_status};
-use switchyard_workflow::run::{self, Command, FailureKind, RunState, RunStatus, StepOutcome};
+use switchyard_store::{IncidentRecord, NewNotification, RunCommit, RunProgress, RunRecord, RunVerdict, StoreError, TicketWrite, Topic};
+use switchyard_workflow::run::{Command, RunStatus};
 use tokio::sync::{mpsc, watch};
 
-use crate::actions::{self, StepChanges};
-use crate::catalog::LoadedWorkflow;
+use crate::kv::{KvJournal, KvMode, Settled};
 use crate::metrics::EngineMetrics;
-use crate::services::ticket_from_record;
+use crate::runner::{Execution, Purpose, Runner, SegmentEnd};
+use crate::snapshot::DirectorySnapshot;
 use crate::{EngineError, Inner};
 
-/// A run being executed.
-#[derive(Clone)]
-struct Active {
-    run: RunRecord,
-    workflow: Arc<LoadedWorkflow>,
-    /// The step and attempt to run next. `steps_run` counts step
-    /// executions, retries included: the next record's ordinal is it plus
-    /// one (stored in `workflow_runs.steps_run`).
-    state: RunState,
-    outputs: Vec<StepOutput>,
-    trigger: Trigger,
-}
-
-/// What one step execution produced, before it is committed.
-struct Executed {
-    record: StepRecord,
-    outcome: StepOutcome,
-    changes: Option<StepChanges>,
-    actor_name: String,
-}
+/// A run refused this many times in one batch fails instead of trying again.
+const MAX_RERUNS: u32 = 20;
 
 /// The executor task.
 pub(crate) async fn run(inner: Arc<Inner>, mut runs: mpsc::UnboundedReceiver<RunRecord>, mut stopped: watch::Receiver<bool>) {
+    let wake = inner.store.subscribe(Topic::Runs);
     loop {
         if *stopped.borrow() {
             return;
@@ -75,12 +70,17 @@ pub(crate) async fn run(inner: Arc<Inner>, mut runs: mpsc::UnboundedReceiver<Run
             }
         }
         if batch.is_empty() {
+            // Sleep until the next retry is due, a wake-up, or the poll.
+            let next = inner.store.next_run_due().await.ok().flatten();
+            let pause =
+                next.map(|due| (due - Utc::now()).to_std().unwrap_or(Duration::ZERO)).unwrap_or(inner.config.poll).min(inner.config.poll);
             tokio::select! {
                 r = runs.recv() => match r {
                     Some(r) => batch.push(r),
                     None => return,
                 },
-                _ = tokio::time::sleep(inner.config.poll) => continue,
+                _ = wake.notified() => continue,
+                _ = tokio::time::sleep(pause) => continue,
                 _ = stopped.changed() => continue,
             }
         }
@@ -92,311 +92,269 @@ pub(crate) async fn run(inner: Arc<Inner>, mut runs: mpsc::UnboundedReceiver<Run
     }
 }
 
-fn trigger_of(run: &RunRecord) -> Trigger {
-    serde_json::from_value(run.trigger.clone()).unwrap_or(Trigger::TicketCreated)
-}
-
 /// Executes runs until each finishes or waits.
 pub(crate) async fn execute_batch(inner: &Arc<Inner>, runs: Vec<RunRecord>) -> Result<(), EngineError> {
-    let mut active = Vec::with_capacity(runs.len());
+    let store = &inner.store;
+    let snapshot = Arc::new(DirectorySnapshot::new(store.clone()));
+    let runner = Arc::new(Runner::new(inner.clone(), snapshot, store.edit_settings().await?, Purpose::Execute));
+    let numbers: Vec<IncidentNumber> = runs.iter().filter_map(|r| r.incident_id.map(IncidentNumber)).collect();
+    let tickets: HashMap<i64, IncidentRecord> = store.incidents(&numbers).await?.into_iter().map(|r| (r.incident.number.0, r)).collect();
+    let mut pending = Vec::with_capacity(runs.len());
     for run in runs {
-        let workflow = match inner.workflows.version(&run.workflow_id, run.workflow_version).await {
-            Ok(w) => w,
-            Err(e) => {
-                fail_run(inner, &run, &format!("workflow {}@{} cannot be loaded: {e}", run.workflow_id, run.workflow_version)).await?;
-                continue;
+        match inner.workflows.version(&run.workflow_id, run.workflow_version).await {
+            Ok(workflow) => {
+                let ticket = run.incident_id.and_then(|id| tickets.get(&id).cloned());
+                let journal = Arc::new(KvJournal::new(KvMode::Run(inner.kv.clone())));
+                pending.push(Execution::new(run, workflow, ticket, journal));
             }
-        };
-        let outputs: Vec<StepOutput> = serde_json::from_value(run.outputs.clone()).unwrap_or_default();
-        let state =
-            RunState { status: RunStatus::Running, step: run.step as usize, attempt: run.attempt as u32, steps_run: run.steps_run as u32 };
-        active.push(Active { trigger: trigger_of(&run), state, outputs, workflow, run });
-    }
-    while !active.is_empty() {
-        let numbers: Vec<IncidentNumber> = active.iter().filter_map(|a| a.run.incident_id.map(IncidentNumber)).collect();
-        let tickets: HashMap<i64, Ticket> =
-            inner.store.incidents(&numbers).await?.iter().map(|r| (r.incident.number.0, ticket_from_record(r))).collect();
-        let mut handles = Vec::with_capacity(active.len());
-        for a in &active {
-            let ticket = a.run.incident_id.and_then(|id| tickets.get(&id).cloned());
-            handles.push(tokio::spawn(execute_step(inner.clone(), a.clone(), ticket)));
+            Err(e) => {
+                let reason = format!("workflow {}@{} cannot be loaded: {e}", run.workflow_id, run.workflow_version);
+                fail_run(inner, &run, reason).await?;
+            }
         }
-        let round = Instant::now();
+    }
+    // A ticket taken by an earlier run of the batch is read again for the next one.
+    let mut needs_reload: HashSet<i64> = HashSet::new();
+    while !pending.is_empty() {
+        // One run per ticket per pass.
+        let mut tickets_in_pass = HashSet::new();
+        let (pass, deferred): (Vec<Execution>, Vec<Execution>) =
+            pending.into_iter().partition(|e| e.run.incident_id.is_none_or(|id| tickets_in_pass.insert(id)));
+        let mut pass = pass;
+        let reload: Vec<IncidentNumber> =
+            pass.iter().filter_map(|e| e.run.incident_id).filter(|id| needs_reload.remove(id)).map(IncidentNumber).collect();
+        if !reload.is_empty() {
+            let fresh: HashMap<i64, IncidentRecord> =
+                store.incidents(&reload).await?.into_iter().map(|r| (r.incident.number.0, r)).collect();
+            for e in pass.iter_mut().filter(|e| e.run.incident_id.is_some_and(|id| fresh.contains_key(&id))) {
+                let record = e.run.incident_id.and_then(|id| fresh.get(&id).cloned());
+                e.restart(record);
+            }
+        }
+        let started = Instant::now();
+        let mut handles = Vec::with_capacity(pass.len());
+        for mut exec in pass {
+            let runner = runner.clone();
+            handles.push(tokio::spawn(async move {
+                runner.run_segment(&mut exec).await;
+                exec
+            }));
+        }
         let mut executed = Vec::with_capacity(handles.len());
         for h in handles {
             executed
-                .push(h.await.map_err(|e| EngineError::Invalid { field: "executor".into(), message: format!("step task failed: {e}") })?);
+                .push(h.await.map_err(|e| EngineError::Invalid { field: "executor".into(), message: format!("run task failed: {e}") })?);
         }
-        let steps_done = round.elapsed();
-        let runs = active.len();
-        let txn = inner.store.begin().await?;
-        let mut next = Vec::with_capacity(active.len());
-        for (a, e) in active.into_iter().zip(executed) {
-            if let Some(a) = commit_step(inner, &txn, a, e).await? {
-                next.push(a);
+        let plugins_done = started.elapsed();
+        // Increments commit in the order they were handed out.
+        executed.sort_by_key(|e| e.journal.first_reservation());
+        let commits: Vec<RunCommit> = executed.iter().map(|e| commit_of(inner, e)).collect();
+        let verdicts = commit(inner, commits).await?;
+        tracing::debug!(
+            runs = executed.len(),
+            plugins_ms = plugins_done.as_millis() as u64,
+            commit_ms = (started.elapsed() - plugins_done).as_millis() as u64,
+            "executed a pass"
+        );
+        let mut next = Vec::new();
+        for (mut exec, verdict) in executed.into_iter().zip(verdicts) {
+            match verdict {
+                RunVerdict::Committed(version) => {
+                    exec.journal.finish(Settled::Kept).await;
+                    count(inner, &exec);
+                    if exec.end == Some(SegmentEnd::Commit) {
+                        continue_after_commit(inner, &mut exec, version);
+                        next.push(exec);
+                    } else if let Some(id) = exec.run.incident_id {
+                        needs_reload.insert(id);
+                    }
+                }
+                RunVerdict::TicketChanged | RunVerdict::KvConflict(_) => {
+                    let conflict = !matches!(verdict, RunVerdict::TicketChanged);
+                    exec.journal.finish(if conflict { Settled::Conflict } else { Settled::GivenBack }).await;
+                    exec.reruns += 1;
+                    if exec.reruns > MAX_RERUNS {
+                        fail_run(inner, &exec.run, format!("the run was refused {MAX_RERUNS} times in a row ({verdict:?}); giving up"))
+                            .await?;
+                        continue;
+                    }
+                    let fresh = match exec.run.incident_id {
+                        Some(id) => store.incidents(&[IncidentNumber(id)]).await?.pop(),
+                        None => None,
+                    };
+                    if let (Some(t), Some(f)) = (&exec.ticket, &fresh) {
+                        // Whatever changed under the run is someone else's and wins.
+                        let changed: BTreeSet<String> = changes::diff(&t.base.incident, &f.incident).into_iter().map(|c| c.field).collect();
+                        exec.protected.extend(changed);
+                    }
+                    tracing::debug!(run = exec.run.id, ?verdict, protected = ?exec.protected, "run refused at commit; running it again");
+                    exec.restart(fresh);
+                    next.push(exec);
+                }
+                RunVerdict::RunMovedOn => {
+                    exec.journal.finish(Settled::GivenBack).await;
+                    tracing::warn!(run = exec.run.id, "run moved on (another node took it over); dropping this result");
+                }
+                RunVerdict::Failed(message) => {
+                    exec.journal.finish(Settled::GivenBack).await;
+                    fail_run(inner, &exec.run, format!("the store refused the run's changes: {message}")).await?;
+                }
             }
         }
-        txn.commit().await?;
-        tracing::debug!(
-            runs,
-            steps_ms = steps_done.as_millis() as u64,
-            commit_ms = (round.elapsed() - steps_done).as_millis() as u64,
-            "round"
-        );
-        active = next;
+        next.extend(deferred);
+        pending = next;
     }
     Ok(())
 }
 
-async fn fail_run(inner: &Inner, run: &RunRecord, reason: &str) -> Result<(), EngineError> {
+/// After a commit, the run goes on from where it stopped, against the
+/// ticket as it committed it.
+fn continue_after_commit(inner: &Inner, exec: &mut Execution, version: i32) {
+    let progress = progress_of(inner, exec);
+    let run = &mut exec.run;
+    run.version = version;
+    run.status = progress.status;
+    run.step = progress.step;
+    run.attempt = progress.attempt;
+    run.steps_run = progress.steps_run;
+    run.executions = progress.executions;
+    run.outputs = progress.outputs;
+    let ticket = exec.ticket.take().map(|t| t.current);
+    exec.restart(ticket);
+}
+
+fn count(inner: &Inner, exec: &Execution) {
+    let metrics = &inner.metrics;
+    EngineMetrics::add(&metrics.steps_executed, exec.steps.len() as u64);
+    match exec.end {
+        Some(SegmentEnd::Finish(RunStatus::Succeeded, _)) => EngineMetrics::add(&metrics.runs_succeeded, 1),
+        Some(SegmentEnd::Finish(_, _)) => EngineMetrics::add(&metrics.runs_failed, 1),
+        _ => {}
+    }
+}
+
+/// Where a run stands after its segment.
+fn progress_of(inner: &Inner, exec: &Execution) -> RunProgress {
+    let now = Utc::now();
+    let last_error = exec.steps.last().and_then(|s| s.record.error.clone());
+    let state = &exec.state;
+    let mut progress = RunProgress {
+        status: RunStatus::Running,
+        step: state.step as i32,
+        attempt: state.attempt as i32,
+        steps_run: state.steps_run as i32,
+        executions: state.executions as i32,
+        outputs: serde_json::to_value(&exec.outputs).unwrap_or(Value::Null),
+        error: None,
+        due_at: now,
+        lease: None,
+    };
+    match (&exec.end, &exec.command) {
+        (Some(SegmentEnd::Commit), Command::RunStep { step, attempt }) => {
+            progress.step = *step as i32;
+            progress.attempt = *attempt as i32;
+            let until = now + chrono::Duration::from_std(inner.config.lease).unwrap_or_default();
+            progress.lease = Some((inner.config.node.clone(), until));
+        }
+        (Some(SegmentEnd::Wait(delay)), Command::RetryAfter { step, attempt, .. }) => {
+            progress.status = RunStatus::Waiting;
+            progress.step = *step as i32;
+            progress.attempt = *attempt as i32;
+            progress.due_at = now + chrono::Duration::from_std(*delay).unwrap_or_default();
+            progress.error = last_error;
+        }
+        (Some(SegmentEnd::Finish(status, reason)), _) => {
+            progress.status = *status;
+            if *status == RunStatus::Failed {
+                progress.error = reason.clone().or(last_error);
+            }
+        }
+        // A segment always ends one of the ways above.
+        (end, command) => {
+            progress.status = RunStatus::Failed;
+            progress.error = Some(format!("the run stopped in an unexpected state ({end:?}, {command:?})"));
+        }
+    }
+    progress
+}
+
+/// What the store writes for an execution.
+fn commit_of(inner: &Inner, exec: &Execution) -> RunCommit {
+    let ticket = exec.ticket.as_ref().filter(|t| !t.entries.is_empty()).map(|t| TicketWrite {
+        base_version: t.base.incident.version,
+        incident: t.current.incident.clone(),
+        fields_changed: t.fields_changed,
+        cis_changed: t.cis_changed,
+        entries: t.entries.clone(),
+    });
+    RunCommit {
+        run: exec.run.clone(),
+        progress: progress_of(inner, exec),
+        steps: exec.steps.iter().map(|s| s.record.clone()).collect(),
+        ticket,
+        notifications: exec
+            .notifications
+            .iter()
+            .map(|(step_id, n)| NewNotification {
+                incident_id: exec.run.incident_id,
+                run_id: exec.run.id,
+                workflow_id: exec.run.workflow_id.clone(),
+                step_id: step_id.clone(),
+                channel: n.channel.clone(),
+                recipients: n.recipients.clone(),
+                subject: n.subject.clone(),
+                body: n.body.clone(),
+            })
+            .collect(),
+        kv: exec.journal.ops(),
+    }
+}
+
+/// Commits a batch in one transaction; if the transaction itself fails,
+/// each run is committed alone so one cannot sink the others.
+async fn commit(inner: &Inner, commits: Vec<RunCommit>) -> Result<Vec<RunVerdict>, EngineError> {
+    let attempt = async {
+        let txn = inner.store.begin().await?;
+        let verdicts = txn.commit_runs(commits.clone()).await?;
+        txn.commit().await?;
+        Ok::<_, StoreError>(verdicts)
+    };
+    match attempt.await {
+        Ok(v) => Ok(v),
+        Err(e) if commits.len() == 1 => Ok(vec![RunVerdict::Failed(e.to_string())]),
+        Err(e) => {
+            tracing::warn!(error = %e, runs = commits.len(), "committing a batch of runs failed; committing them one by one");
+            let mut verdicts = Vec::with_capacity(commits.len());
+            for c in commits {
+                let one = async {
+                    let txn = inner.store.begin().await?;
+                    let mut v = txn.commit_runs(vec![c]).await?;
+                    txn.commit().await?;
+                    Ok::<_, StoreError>(v.pop().unwrap_or(RunVerdict::RunMovedOn))
+                };
+                verdicts.push(one.await.unwrap_or_else(|e| RunVerdict::Failed(e.to_string())));
+            }
+            Ok(verdicts)
+        }
+    }
+}
+
+/// Ends a run as failed without running anything.
+pub(crate) async fn fail_run(inner: &Inner, run: &RunRecord, reason: String) -> Result<(), EngineError> {
     tracing::error!(run = run.id, "{reason}");
-    let txn = inner.store.begin().await?;
     let progress = RunProgress {
-        status: run_status::FAILED,
+        status: RunStatus::Failed,
         step: run.step,
         attempt: run.attempt,
         steps_run: run.steps_run,
+        executions: run.executions,
         outputs: run.outputs.clone(),
-        error: Some(reason.to_owned()),
+        error: Some(reason),
         due_at: Utc::now(),
+        lease: None,
     };
-    match inner.store.save_run_progress(&txn, run, progress).await {
-        Ok(_) => txn.commit().await?,
-        Err(StoreError::Conflict { .. }) => txn.rollback().await?,
-        Err(e) => return Err(e.into()),
-    }
+    let commit_one = RunCommit { run: run.clone(), progress, steps: Vec::new(), ticket: None, notifications: Vec::new(), kv: Vec::new() };
+    commit(inner, vec![commit_one]).await?;
+    EngineMetrics::add(&inner.metrics.runs_failed, 1);
     Ok(())
-}
-
-fn failure(kind: FailureKind, message: String) -> StepOutcome {
-    StepOutcome::Failed { error: kind, message }
-}
-
-/// Runs one step of a run against its ticket snapshot.
-async fn execute_step(inner: Arc<Inner>, a: Active, ticket: Option<Ticket>) -> Executed {
-    let spec = &a.workflow.document.steps[a.state.step];
-    let mut e = Executed {
-        record: StepRecord {
-            run_id: a.run.id,
-            ordinal: a.state.steps_run as i32 + 1,
-            step_id: spec.id.clone(),
-            attempt: a.state.attempt as i32,
-            plugin_id: spec.plugin.clone(),
-            plugin_version: String::new(),
-            plugin_sha256: String::new(),
-            status: "succeeded".into(),
-            input: Value::Null,
-            output: None,
-            actions: json!([]),
-            logs: json!([]),
-            error: None,
-            started_at: Utc::now(),
-            duration_us: 0,
-        },
-        outcome: StepOutcome::Skipped,
-        changes: None,
-        actor_name: String::new(),
-    };
-    e.outcome = attempt_step(&inner, &a, ticket, &mut e).await;
-    match &e.outcome {
-        StepOutcome::Failed { message, .. } => {
-            e.record.status = "failed".into();
-            e.record.error = Some(message.clone());
-        }
-        StepOutcome::Skipped => e.record.status = "skipped".into(),
-        StepOutcome::Succeeded { .. } => {}
-    }
-    e
-}
-
-/// Checks the step's condition, runs its plugin and plans its actions,
-/// filling in `e`; returns how the attempt ended.
-async fn attempt_step(inner: &Inner, a: &Active, ticket: Option<Ticket>, e: &mut Executed) -> StepOutcome {
-    let workflow = &a.workflow;
-    let spec = &workflow.document.steps[a.state.step];
-    if a.run.incident_id.is_some() && ticket.is_none() {
-        return failure(FailureKind::Fatal, "the ticket no longer exists".into());
-    }
-    match spec.applies_to(&serde_json::to_value(&ticket).unwrap_or(Value::Null)) {
-        Ok(true) => {}
-        Ok(false) => return StepOutcome::Skipped,
-        Err(err) => return failure(FailureKind::Fatal, format!("condition: {err}")),
-    }
-    let plugin = match inner.registry.get(&spec.plugin, &spec.version) {
-        Ok(p) => p,
-        Err(err) => return failure(FailureKind::Fatal, err.to_string()),
-    };
-    let record = &mut e.record;
-    record.plugin_version = plugin.version().to_string();
-    record.plugin_sha256 = plugin.sha256().to_owned();
-    let sha = &record.plugin_sha256;
-    e.actor_name = format!(
-        "{}@{} step {} plugin {}@{} ({})",
-        workflow.id,
-        workflow.version,
-        spec.id,
-        spec.plugin,
-        record.plugin_version,
-        &sha[..sha.len().min(12)]
-    );
-    let input = StepInput {
-        context: StepContext {
-            workflow_id: workflow.id.clone(),
-            workflow_version: workflow.version as u32,
-            run_id: a.run.id.to_string(),
-            step_id: spec.id.clone(),
-            attempt: a.state.attempt,
-            deadline: 0,
-            now: record.started_at.timestamp_millis(),
-        },
-        trigger: a.trigger.clone(),
-        ticket,
-        config: spec.config.clone(),
-        previous: a.outputs.clone(),
-    };
-    record.input = json!({"trigger": input.trigger, "config": input.config, "previous": input.previous, "ticket_version": input.ticket.as_ref().map(|t| t.updated_at)});
-    // Wait for a slot: the plugin host has a fixed number of instance
-    // slots, and the deadline should measure the plugin, not the queue.
-    let _slot = inner.step_slots.clone().acquire_owned().await;
-    let clock = Instant::now();
-    let result = plugin.run_within(&input, spec.timeout()).await;
-    record.duration_us = clock.elapsed().as_micros() as i64;
-    match result {
-        Ok(outcome) => {
-            record.logs = serde_json::to_value(&outcome.logs).unwrap_or(Value::Null);
-            match outcome.result {
-                Ok(result) => {
-                    record.output = Some(result.output.clone());
-                    record.actions = serde_json::to_value(&result.actions).unwrap_or(Value::Null);
-                    match actions::plan(&result.actions, input.ticket.as_ref()) {
-                        Ok(changes) => {
-                            e.changes = Some(changes);
-                            StepOutcome::Succeeded { next_step: result.next_step }
-                        }
-                        Err(rejection) => failure(FailureKind::Rejected, rejection.to_string()),
-                    }
-                }
-                Err(StepError::Retryable(m)) => failure(FailureKind::Retryable, m),
-                Err(StepError::Fatal(m)) => failure(FailureKind::Fatal, m),
-                Err(StepError::InvalidConfig(m)) => failure(FailureKind::InvalidConfig, m),
-            }
-        }
-        Err(err @ PluginError::Timeout { .. }) => failure(FailureKind::Timeout, err.to_string()),
-        Err(err @ (PluginError::Trap { .. } | PluginError::MemoryLimit { .. })) => failure(FailureKind::Trap, err.to_string()),
-        Err(err) => failure(FailureKind::Fatal, err.to_string()),
-    }
-}
-
-/// Applies a step's changes through `txn` (a savepoint).
-async fn apply(inner: &Inner, txn: &WriteTxn, a: &Active, changes: StepChanges, actor: &Actor, step_id: &str) -> Result<(), StoreError> {
-    if let Some(id) = a.run.incident_id {
-        let number = IncidentNumber(id);
-        if changes.has_update() {
-            inner.store.apply_update(txn, number, changes.update, actor).await?;
-        }
-        for t in &changes.transitions {
-            inner.store.apply_transition(txn, number, t, actor).await?;
-        }
-        for (text, internal) in &changes.notes {
-            let visibility = if *internal { Visibility::Internal } else { Visibility::Public };
-            inner.store.apply_note(txn, number, text, visibility, actor).await?;
-        }
-    }
-    let notifications = changes
-        .notifications
-        .into_iter()
-        .map(|n| NewNotification {
-            incident_id: a.run.incident_id,
-            run_id: a.run.id,
-            workflow_id: a.run.workflow_id.clone(),
-            step_id: step_id.to_owned(),
-            channel: n.channel,
-            recipients: n.recipients,
-            subject: n.subject,
-            body: n.body,
-        })
-        .collect();
-    inner.store.insert_notifications(txn, notifications).await
-}
-
-/// Commits one executed step; returns the run if it goes on this batch.
-async fn commit_step(inner: &Inner, txn: &WriteTxn, mut a: Active, mut e: Executed) -> Result<Option<Active>, EngineError> {
-    let actor = Actor::workflow(a.run.id, e.actor_name.clone());
-    let mut savepoint = txn.savepoint().await?;
-    if let Some(changes) = e.changes.take() {
-        match apply(inner, &savepoint, &a, changes, &actor, &e.record.step_id).await {
-            Ok(()) => {}
-            Err(err @ (StoreError::Domain(_) | StoreError::NotFound { .. } | StoreError::Conflict { .. })) => {
-                savepoint.rollback().await?;
-                savepoint = txn.savepoint().await?;
-                let message = format!("the host refused the step's actions: {err}");
-                e.record.status = "failed".into();
-                e.record.error = Some(message.clone());
-                let kind = if matches!(err, StoreError::Conflict { .. }) { FailureKind::Retryable } else { FailureKind::Rejected };
-                e.outcome = failure(kind, message);
-            }
-            Err(err) => return Err(err.into()),
-        }
-    }
-    if let StepOutcome::Succeeded { .. } = &e.outcome {
-        a.outputs.push(StepOutput { step_id: e.record.step_id.clone(), output: e.record.output.clone().unwrap_or(Value::Null) });
-    }
-    // The state machine bounds a run by the steps it started; counting
-    // every execution (retries too) bounds it a little sooner and keeps one
-    // counter, which is also the ordinal of each step record.
-    let executions = a.state.steps_run + 1;
-    let counted = RunState { steps_run: executions, ..a.state.clone() };
-    let (mut state, command) = run::advance(&a.workflow.document, &counted, &e.outcome);
-    state.steps_run = executions;
-    let now = Utc::now();
-    let outputs = serde_json::to_value(&a.outputs).unwrap_or(Value::Null);
-    let base = |status, step: usize, attempt: u32, error: Option<String>, due_at| RunProgress {
-        status,
-        step: step as i32,
-        attempt: attempt as i32,
-        steps_run: executions as i32,
-        outputs: outputs.clone(),
-        error,
-        due_at,
-    };
-    let progress = match &command {
-        Command::RunStep { step, attempt } => base(run_status::RUNNING, *step, *attempt, None, now),
-        Command::RetryAfter { step, attempt, delay } => {
-            let due = now + chrono::Duration::from_std(*delay).unwrap_or_default();
-            base(run_status::WAITING, *step, *attempt, e.record.error.clone(), due)
-        }
-        Command::Finish(RunStatus::Succeeded, _) => base(run_status::SUCCEEDED, a.state.step, a.state.attempt, None, now),
-        Command::Finish(_, reason) => {
-            base(run_status::FAILED, a.state.step, a.state.attempt, reason.clone().or(e.record.error.clone()), now)
-        }
-    };
-    if let Err(err) = inner.store.insert_step(&savepoint, e.record).await {
-        // The step was committed before (a replay after a takeover): drop ours.
-        tracing::warn!(run = a.run.id, error = %err, "step already recorded; dropping the replay");
-        savepoint.rollback().await?;
-        return Ok(None);
-    }
-    match inner.store.save_run_progress(&savepoint, &a.run, progress.clone()).await {
-        Ok(version) => {
-            savepoint.commit().await?;
-            a.run.version = version;
-            a.run.status = progress.status.to_owned();
-            let metrics = &inner.metrics;
-            EngineMetrics::add(&metrics.steps_executed, 1);
-            match progress.status {
-                run_status::SUCCEEDED => EngineMetrics::add(&metrics.runs_succeeded, 1),
-                run_status::FAILED => EngineMetrics::add(&metrics.runs_failed, 1),
-                _ => {}
-            }
-        }
-        Err(StoreError::Conflict { message, .. }) => {
-            tracing::warn!(run = a.run.id, "{message}");
-            savepoint.rollback().await?;
-            return Ok(None);
-        }
-        Err(err) => return Err(err.into()),
-    }
-    // After `RunStep`, the state names the step and attempt to run next.
-    a.state = state;
-    Ok(matches!(command, Command::RunStep { .. }).then_some(a))
 }

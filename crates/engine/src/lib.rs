@@ -8,16 +8,23 @@
 //!   as an outbox. In one transaction it locks its position, reads the next
 //!   events, starts a run for each (event, matching workflow) and moves the
 //!   position, so every event is handled once, even with several nodes.
-//! - [`execute`]: runs leased runs in rounds. Each round runs the next step
-//!   of every run in the batch (in parallel), then commits, in one
-//!   transaction with a savepoint per run, each step's record, the changes
-//!   its actions make (through [`actions::plan`]) and the run's progress.
-//!   The step's `(run, ordinal)` key and the run's version make a replayed
+//! - [`runner`]: the one step runner. It runs a run's steps back to back
+//!   against an in-memory ticket (each step's actions planned by
+//!   [`actions::plan`] and applied by the domain's `edit::apply`), for real
+//!   runs and dry-runs alike.
+//! - [`execute`]: runs leased runs in batches and commits each batch in one
+//!   transaction: per run its ticket edit, history, step records, final
+//!   state, notifications and kv writes ([`kv`]: exactly once), all or
+//!   nothing. A run whose ticket changed meanwhile runs again with the
+//!   other writer's fields protected; the run's version makes a replayed
 //!   commit fail instead of applying twice.
+//! - [`outbox`]: the one loop every reader of a persisted log runs in (the
+//!   dispatcher, the SLA tracker), woken by commits on any node.
 //! - [`schedule`]: cron triggers (with a catch-up window) and due timers.
 //! - [`sla`]: the SLA tracker (clocks, service facts and SLA timers kept in
 //!   step with each incident's history) and the firing of SLA timers.
-//! - [`dry_run`]: runs a draft against recorded tickets, applying nothing.
+//! - [`dry_run`]: runs a draft against recorded tickets with the same runner,
+//!   committing nothing.
 //! - [`services`]: the plugin host interfaces backed by the store.
 //!
 //! Loop protection: a workflow is never started by changes its own runs
@@ -29,10 +36,14 @@ pub mod catalog;
 pub mod dispatch;
 pub mod dry_run;
 pub mod execute;
+mod kv;
 pub mod metrics;
+mod outbox;
+mod runner;
 pub mod schedule;
 pub mod services;
 pub mod sla;
+mod snapshot;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -57,8 +68,9 @@ pub struct EngineConfig {
     /// Most plugin steps running at once; must not exceed the plugin
     /// host's `max_concurrent_instances` (pooling slots, 64 by default).
     pub max_parallel_steps: usize,
-    /// How often to look for work written by other nodes, due retries and
-    /// workflow changes when nothing wakes us.
+    /// How often to look for work when nothing wakes us (commits wake this
+    /// node at once, and other nodes too on PostgreSQL through
+    /// `LISTEN/NOTIFY`; the poll is the fallback).
     pub poll: Duration,
     /// Longest chain of runs started by workflow changes.
     pub max_depth: i16,
@@ -75,7 +87,7 @@ impl Default for EngineConfig {
             dispatch_batch: 1000,
             run_batch: 256,
             max_parallel_steps: 32,
-            poll: Duration::from_millis(250),
+            poll: Duration::from_secs(1),
             max_depth: 3,
             cron_catch_up: Duration::from_secs(3600),
         }
@@ -115,8 +127,8 @@ pub(crate) struct Inner {
     pub(crate) step_slots: Arc<tokio::sync::Semaphore>,
     /// What this node did, for `/metrics`.
     pub(crate) metrics: Arc<metrics::EngineMetrics>,
-    /// Wakes the scheduler when the SLA tracker set timers.
-    pub(crate) timers_changed: tokio::sync::Notify,
+    /// The kv counters this node hands increments out from.
+    pub(crate) kv: Arc<kv::KvReservations>,
 }
 
 impl Inner {
@@ -128,7 +140,8 @@ impl Inner {
         runs_tx: mpsc::UnboundedSender<switchyard_store::RunRecord>,
     ) -> Self {
         let step_slots = Arc::new(tokio::sync::Semaphore::new(config.max_parallel_steps.max(1)));
-        Inner { store, registry, workflows, config, runs_tx, step_slots, metrics: Arc::default(), timers_changed: Default::default() }
+        let kv = Arc::new(kv::KvReservations::new(store.clone()));
+        Inner { store, registry, workflows, config, runs_tx, step_slots, metrics: Arc::default(), kv }
     }
 
     /// A run of `workflow_id@version`, leased to this node at once: after
@@ -184,8 +197,8 @@ impl Engine {
         let (runs_tx, runs_rx) = mpsc::unbounded_channel();
         let inner = Arc::new(Inner::new(store, registry, workflows, config, runs_tx));
         let (stop, stopped) = watch::channel(false);
-        tokio::spawn(dispatch::run(inner.clone(), stopped.clone()));
-        tokio::spawn(sla::run(inner.clone(), stopped.clone()));
+        tokio::spawn(outbox::run(inner.clone(), dispatch::Dispatcher::new(), stopped.clone()));
+        tokio::spawn(outbox::run(inner.clone(), sla::Tracker, stopped.clone()));
         tokio::spawn(execute::run(inner.clone(), runs_rx, stopped.clone()));
         tokio::spawn(schedule::run(inner.clone(), stopped));
         Ok(Engine { inner, stop })
@@ -262,6 +275,16 @@ impl Engine {
     /// Runs a draft workflow against recorded tickets (see [`dry_run`]).
     pub async fn dry_run(&self, request: dry_run::DryRunRequest) -> Result<dry_run::DryRunReport, EngineError> {
         dry_run::run(&self.inner, request).await
+    }
+
+    /// Stops the background tasks and hands this node's leases back, so
+    /// another node takes its unfinished runs at once.
+    pub async fn shutdown_and_release(&self) -> Result<(), EngineError> {
+        self.shutdown();
+        // Let a batch in flight finish its commit first.
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        self.inner.store.release_runs(&self.inner.config.node).await?;
+        Ok(())
     }
 }
 

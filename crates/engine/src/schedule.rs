@@ -26,7 +26,7 @@ use serde_json::Value;
 use switchyard_domain::incident::Status;
 use switchyard_plugin_host::Trigger;
 use switchyard_plugin_host::model::CronTick;
-use switchyard_store::{IncidentFilter, SLA_TIMER_KINDS, SortField, SortOrder};
+use switchyard_store::{IncidentFilter, SLA_TIMER_KINDS, SortField, SortOrder, Topic};
 use tokio::sync::watch;
 
 use crate::metrics::EngineMetrics;
@@ -41,6 +41,7 @@ const MAX_SLEEP: Duration = Duration::from_secs(1);
 
 /// The scheduler task.
 pub(crate) async fn run(inner: Arc<Inner>, mut stopped: watch::Receiver<bool>) {
+    let timers_changed = inner.store.subscribe(Topic::Timers);
     loop {
         if *stopped.borrow() {
             return;
@@ -58,7 +59,7 @@ pub(crate) async fn run(inner: Arc<Inner>, mut stopped: watch::Receiver<bool>) {
         let pause = next.map(|due| (due - Utc::now()).to_std().unwrap_or(Duration::ZERO)).unwrap_or(MAX_SLEEP).min(MAX_SLEEP);
         tokio::select! {
             _ = tokio::time::sleep(pause) => {}
-            _ = inner.timers_changed.notified() => {}
+            _ = timers_changed.notified() => {}
             _ = stopped.changed() => {}
         }
     }
@@ -77,8 +78,8 @@ pub(crate) async fn fire_cron(inner: &Inner, now: DateTime<Utc>) -> Result<usize
         for (index, trigger) in w.document.cron_triggers() {
             let index = index as i32;
             let txn = store.begin().await?;
-            let Some(mark) = store.cron_mark(&txn, &w.id, index).await? else {
-                store.set_cron_mark(&txn, &w.id, index, now).await?;
+            let Some(mark) = txn.cron_mark(&w.id, index).await? else {
+                txn.set_cron_mark(&w.id, index, now).await?;
                 txn.commit().await?;
                 continue;
             };
@@ -119,8 +120,8 @@ pub(crate) async fn fire_cron(inner: &Inner, now: DateTime<Utc>) -> Result<usize
                     }
                 }
             }
-            let created = store.insert_runs(&txn, runs).await?;
-            store.set_cron_mark(&txn, &w.id, index, now).await?;
+            let created = txn.insert_runs(runs).await?;
+            txn.set_cron_mark(&w.id, index, now).await?;
             txn.commit().await?;
             started += created.len();
             inner.hand_over(created);
@@ -140,14 +141,14 @@ pub(crate) async fn fire_timers(inner: &Inner, now: DateTime<Utc>) -> Result<usi
         let txn = store.begin().await?;
         // One read of the SLA configuration for the whole batch.
         let sla = if batch.iter().any(|t| SLA_TIMER_KINDS.contains(&t.timer.kind.as_str())) {
-            Some(store.sla_settings_in(&txn).await?.config)
+            Some(txn.sla_settings().await?.config)
         } else {
             None
         };
         let mut runs = Vec::new();
         for timer in batch {
             // Another node took it first: it fires there, once.
-            if !store.take_timer(&txn, timer.id).await? {
+            if !txn.take_timer(timer.id).await? {
                 continue;
             }
             fired += 1;
@@ -159,7 +160,7 @@ pub(crate) async fn fire_timers(inner: &Inner, now: DateTime<Utc>) -> Result<usi
                 _ => tracing::warn!(timer = timer.id, kind = %timer.timer.kind, "timer of an unknown kind dropped"),
             }
         }
-        let created = store.insert_runs(&txn, runs).await?;
+        let created = txn.insert_runs(runs).await?;
         txn.commit().await?;
         inner.hand_over(created);
     }

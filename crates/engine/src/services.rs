@@ -26,10 +26,13 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use switchyard_domain::cmdb::{CiClass, ConfigurationItem, Direction};
-use switchyard_domain::incident::{self as domain, IncidentNumber};
-use switchyard_plugin_host::model::{Agent, Channel, Ci, CiDirection, Group, RelatedCi, Status, Ticket, TicketQuery};
+use switchyard_domain::incident::IncidentNumber;
+use switchyard_plugin_host::model::{Agent, Ci, CiDirection, Group, RelatedCi, Ticket, TicketQuery};
 use switchyard_plugin_host::{CmdbSource, DirectorySource, HostServices, KvStore, SecretStore, ServiceError, TicketSource};
-use switchyard_store::{AgentLoad, IncidentFilter, IncidentRecord, Store, StoreError};
+use switchyard_store::{AgentLoad, IncidentFilter, IncidentRecord, KvKey, Store, StoreError};
+
+use crate::kv::KvJournal;
+use crate::snapshot::DirectorySnapshot;
 
 /// Most incidents a ticket search returns.
 pub const MAX_TICKET_SEARCH: u32 = 100;
@@ -79,41 +82,6 @@ fn absent_if_not_found<T>(result: Result<T, StoreError>) -> Result<Option<T>, St
     }
 }
 
-fn status_to_model(status: domain::Status) -> Status {
-    match status {
-        domain::Status::New => Status::New,
-        domain::Status::Assigned => Status::Assigned,
-        domain::Status::InProgress => Status::InProgress,
-        domain::Status::Pending => Status::Pending,
-        domain::Status::Resolved => Status::Resolved,
-        domain::Status::Closed => Status::Closed,
-        domain::Status::Cancelled => Status::Cancelled,
-    }
-}
-
-fn status_to_domain(status: Status) -> domain::Status {
-    match status {
-        Status::New => domain::Status::New,
-        Status::Assigned => domain::Status::Assigned,
-        Status::InProgress => domain::Status::InProgress,
-        Status::Pending => domain::Status::Pending,
-        Status::Resolved => domain::Status::Resolved,
-        Status::Closed => domain::Status::Closed,
-        Status::Cancelled => domain::Status::Cancelled,
-    }
-}
-
-fn channel_to_model(channel: domain::Channel) -> Channel {
-    match channel {
-        domain::Channel::Portal => Channel::Portal,
-        domain::Channel::Email => Channel::Email,
-        domain::Channel::Api => Channel::Api,
-        domain::Channel::Alert => Channel::Alert,
-        domain::Channel::Phone => Channel::Phone,
-        domain::Channel::Chat => Channel::Chat,
-    }
-}
-
 /// Store ids are positive, so they always fit.
 fn id_to_u64(id: i64) -> u64 {
     u64::try_from(id).unwrap_or_default()
@@ -130,7 +98,7 @@ pub fn ticket_from_record(record: &IncidentRecord) -> Ticket {
         title: incident.title.clone(),
         description: incident.description.clone(),
         requester: record.requester.clone(),
-        channel: channel_to_model(incident.channel),
+        channel: incident.channel,
         category: incident.category.clone(),
         subcategory: incident.subcategory.clone(),
         service: incident.service_id.map(id_to_u64),
@@ -138,7 +106,7 @@ pub fn ticket_from_record(record: &IncidentRecord) -> Ticket {
         impact: incident.impact.get(),
         urgency: incident.urgency.get(),
         priority: incident.priority.get(),
-        status: status_to_model(incident.status),
+        status: incident.status,
         pending_reason: incident.pending_reason.map(|r| r.as_str().to_owned()),
         assignment_group: record.assignment_group.clone(),
         assignee: record.assignee.clone(),
@@ -182,53 +150,69 @@ impl StoreServices {
     }
 
     async fn agents(&self, group: &str) -> Result<Vec<AgentLoad>, ServiceError> {
-        let agents = self.store.group_agents(group).await.map_err(service_error("directory"))?;
-        Ok(agents.unwrap_or_default())
+        let agents = match scope() {
+            Some(s) => s.snapshot.group_agents(group).await,
+            None => self.store.group_agents(group).await,
+        };
+        Ok(agents.map_err(service_error("directory"))?.unwrap_or_default())
     }
+}
+
+tokio::task_local! {
+    /// Set while the step runner runs a step: kv calls go to the run's
+    /// journal and directory calls to the batch's snapshot.
+    pub(crate) static STEP_SCOPE: Arc<StepScope>;
+}
+
+/// What a step's host calls see (see [`STEP_SCOPE`]).
+#[derive(Debug)]
+pub(crate) struct StepScope {
+    /// The run's kv writes.
+    pub(crate) journal: Arc<KvJournal>,
+    /// The batch's directory.
+    pub(crate) snapshot: Arc<DirectorySnapshot>,
+}
+
+fn scope() -> Option<Arc<StepScope>> {
+    STEP_SCOPE.try_with(|s| s.clone()).ok()
+}
+
+fn kv_key(plugin: &str, bucket: &str, key: &str) -> KvKey {
+    KvKey { plugin: plugin.to_owned(), bucket: bucket.to_owned(), key: key.to_owned() }
 }
 
 #[async_trait]
 impl KvStore for StoreServices {
-    // During a dry-run (`dry_run::KV_OVERLAY` is set for the task) reads
-    // see the overlay first and writes go only to the overlay, so a
-    // dry-run never changes what real runs will read.
+    // Inside a step (see `STEP_SCOPE`) writes go to the run's journal and
+    // commit with the run; outside one (tools, tests) they go straight to
+    // the store.
     async fn get(&self, plugin: &str, bucket: &str, key: &str) -> Result<Option<Vec<u8>>, ServiceError> {
-        if let Some(overlay) = overlay()
-            && let Some(value) = overlay.get(plugin, bucket, key).await?
-        {
-            return Ok(Some(value));
+        match scope() {
+            Some(s) => s.journal.get(&self.store, &kv_key(plugin, bucket, key)).await,
+            None => self.store.kv_get(plugin, bucket, key).await.map_err(service_error("kv get")),
         }
-        self.store.kv_get(plugin, bucket, key).await.map_err(service_error("kv get"))
     }
 
     async fn set(&self, plugin: &str, bucket: &str, key: &str, value: Vec<u8>, ttl: Option<Duration>) -> Result<(), ServiceError> {
-        if let Some(overlay) = overlay() {
-            return overlay.set(plugin, bucket, key, value, ttl).await;
+        match scope() {
+            Some(s) => s.journal.set(kv_key(plugin, bucket, key), value, ttl).await,
+            None => self.store.kv_set(plugin, bucket, key, value, ttl).await.map_err(service_error("kv set")),
         }
-        self.store.kv_set(plugin, bucket, key, value, ttl).await.map_err(service_error("kv set"))
     }
 
     async fn delete(&self, plugin: &str, bucket: &str, key: &str) -> Result<(), ServiceError> {
-        if let Some(overlay) = overlay() {
-            return overlay.delete(plugin, bucket, key).await;
+        match scope() {
+            Some(s) => s.journal.delete(kv_key(plugin, bucket, key)).await,
+            None => self.store.kv_delete(plugin, bucket, key).await.map_err(service_error("kv delete")),
         }
-        self.store.kv_delete(plugin, bucket, key).await.map_err(service_error("kv delete"))
     }
 
     async fn increment(&self, plugin: &str, bucket: &str, key: &str, delta: i64) -> Result<i64, ServiceError> {
-        if let Some(overlay) = overlay() {
-            if overlay.get(plugin, bucket, key).await?.is_none() {
-                let base = self.store.kv_get(plugin, bucket, key).await.map_err(service_error("kv get"))?.unwrap_or_else(|| b"0".to_vec());
-                overlay.set(plugin, bucket, key, base, None).await?;
-            }
-            return overlay.increment(plugin, bucket, key, delta).await;
+        match scope() {
+            Some(s) => s.journal.increment(&self.store, kv_key(plugin, bucket, key), delta).await,
+            None => self.store.kv_increment(plugin, bucket, key, delta).await.map_err(service_error("kv increment")),
         }
-        self.store.kv_increment(plugin, bucket, key, delta).await.map_err(service_error("kv increment"))
     }
-}
-
-fn overlay() -> Option<std::sync::Arc<switchyard_plugin_host::MemoryKv>> {
-    crate::dry_run::KV_OVERLAY.try_with(|o| o.clone()).ok()
 }
 
 #[async_trait]
@@ -296,7 +280,7 @@ impl TicketSource for StoreServices {
             return Ok(Vec::new());
         }
         let filter = IncidentFilter {
-            status: query.status.map(status_to_domain).into_iter().collect(),
+            status: query.status.into_iter().collect(),
             assignment_group: query.assignment_group.clone(),
             assignee: query.assignee.clone(),
             requester: query.requester.clone(),
@@ -311,7 +295,11 @@ impl TicketSource for StoreServices {
 #[async_trait]
 impl DirectorySource for StoreServices {
     async fn get_group(&self, name: &str) -> Result<Option<Group>, ServiceError> {
-        let record = absent_if_not_found(self.store.get_group(name).await).map_err(service_error("directory get-group"))?;
+        let record = match scope() {
+            Some(s) => s.snapshot.group(name).await,
+            None => absent_if_not_found(self.store.get_group(name).await),
+        }
+        .map_err(service_error("directory get-group"))?;
         Ok(record.map(|r| Group { name: r.group.name, display_name: r.group.display_name, email: r.group.email, manager: r.manager }))
     }
 

@@ -22,19 +22,18 @@
 //! all in one transaction.
 
 use std::collections::HashSet;
-use std::sync::Arc;
 
 use chrono::{DateTime, TimeDelta, Utc};
 use serde_json::Value;
 use switchyard_domain::incident::{IncidentNumber, Status};
 use switchyard_domain::sla::{ClockState, SlaConfig, SlaTarget, format_duration};
 use switchyard_plugin_host::Trigger;
-use switchyard_plugin_host::model::{SlaEvent, SlaTarget as PluginSlaTarget};
-use switchyard_store::{SlaInput, SlaOutcome, TimerRecord, WriteTxn};
+use switchyard_plugin_host::model::SlaEvent;
+use switchyard_store::{SlaInput, SlaOutcome, TimerRecord, Topic, WriteTxn};
 use switchyard_workflow::TriggerEvent;
-use tokio::sync::watch;
 
 use crate::metrics::EngineMetrics;
+use crate::outbox::OutboxReader;
 use crate::services::ticket_from_record;
 use crate::{EngineError, Inner};
 
@@ -43,30 +42,25 @@ const CONFIG_POSITION: &str = "sla_config";
 /// Open incidents recomputed per transaction after a policy change.
 const RECOMPUTE_PAGE: u64 = 500;
 
-/// The tracker task.
-pub(crate) async fn run(inner: Arc<Inner>, mut stopped: watch::Receiver<bool>) {
-    let signal = inner.store.events_written();
-    loop {
-        if *stopped.borrow() {
-            return;
-        }
-        match track_once(&inner).await {
-            Ok(0) => {}
-            Ok(_) => continue,
-            Err(e) => {
-                tracing::error!(error = %e, "recomputing SLA clocks failed; retrying");
-                tokio::time::sleep(std::time::Duration::from_millis(500)).await;
-                continue;
-            }
-        }
-        if let Err(e) = apply_config_change(&inner).await {
-            tracing::error!(error = %e, "recomputing SLA clocks after a policy change failed; retrying");
-        }
-        tokio::select! {
-            _ = signal.notified() => {}
-            _ = tokio::time::sleep(inner.config.poll) => {}
-            _ = stopped.changed() => {}
-        }
+/// The SLA tracker, as a reader of the event log (see [`crate::outbox`]).
+pub(crate) struct Tracker;
+
+#[async_trait::async_trait]
+impl OutboxReader for Tracker {
+    fn name(&self) -> &'static str {
+        "sla tracker"
+    }
+
+    fn topic(&self) -> Topic {
+        Topic::Events
+    }
+
+    async fn next_batch(&self, inner: &Inner) -> Result<usize, EngineError> {
+        track_once(inner).await
+    }
+
+    async fn idle(&self, inner: &Inner) -> Result<(), EngineError> {
+        apply_config_change(inner).await.map(|_| ())
     }
 }
 
@@ -100,11 +94,10 @@ pub fn compute(config: &SlaConfig, inputs: &[SlaInput], now: DateTime<Utc>) -> V
 }
 
 async fn recompute(inner: &Inner, txn: &WriteTxn, numbers: &[IncidentNumber], now: DateTime<Utc>) -> Result<(), EngineError> {
-    let store = &inner.store;
-    let settings = store.sla_settings_in(txn).await?;
-    let inputs = store.sla_inputs(txn, numbers).await?;
+    let settings = txn.sla_settings().await?;
+    let inputs = txn.sla_inputs(numbers).await?;
     let outcomes = compute(&settings.config, &inputs, now);
-    store.replace_sla(txn, &outcomes).await?;
+    txn.replace_sla(&outcomes).await?;
     let clocks: usize = outcomes.iter().map(|o| o.clocks.len()).sum();
     EngineMetrics::add(&inner.metrics.sla_clocks_recomputed, clocks as u64);
     Ok(())
@@ -115,8 +108,8 @@ async fn recompute(inner: &Inner, txn: &WriteTxn, numbers: &[IncidentNumber], no
 pub(crate) async fn track_once(inner: &Inner) -> Result<usize, EngineError> {
     let store = &inner.store;
     let txn = store.begin().await?;
-    let position = store.lock_position(&txn, POSITION).await?;
-    let events = store.events_after_in(&txn, position, inner.config.dispatch_batch).await?;
+    let position = txn.lock_position(POSITION).await?;
+    let events = txn.events_after(position, inner.config.dispatch_batch).await?;
     let Some(last) = events.last().map(|e| e.seq) else {
         txn.rollback().await?;
         return Ok(0);
@@ -126,9 +119,8 @@ pub(crate) async fn track_once(inner: &Inner) -> Result<usize, EngineError> {
     // "Now" is read after the events: a change that committed while this
     // transaction waited for the write lock must not lie in the future.
     recompute(inner, &txn, &numbers, Utc::now()).await?;
-    store.set_position(&txn, POSITION, last).await?;
+    txn.set_position(POSITION, last).await?;
     txn.commit().await?;
-    inner.timers_changed.notify_one();
     Ok(events.len())
 }
 
@@ -150,8 +142,8 @@ pub(crate) async fn apply_config_change(inner: &Inner) -> Result<usize, EngineEr
         // Every writer of clocks holds the tracker's position row, so the
         // event tracker and this pass (on any node) never replace the same
         // incident's clocks at once; another node may have finished the pass.
-        store.lock_position(&txn, POSITION).await?;
-        if store.lock_position(&txn, CONFIG_POSITION).await? == settings.stamp {
+        txn.lock_position(POSITION).await?;
+        if txn.lock_position(CONFIG_POSITION).await? == settings.stamp {
             txn.rollback().await?;
             return Ok(total);
         }
@@ -160,11 +152,10 @@ pub(crate) async fn apply_config_change(inner: &Inner) -> Result<usize, EngineEr
         total += numbers.len();
     }
     let txn = store.begin().await?;
-    store.lock_position(&txn, POSITION).await?;
-    store.lock_position(&txn, CONFIG_POSITION).await?;
-    store.set_position(&txn, CONFIG_POSITION, settings.stamp).await?;
+    txn.lock_position(POSITION).await?;
+    txn.lock_position(CONFIG_POSITION).await?;
+    txn.set_position(CONFIG_POSITION, settings.stamp).await?;
     txn.commit().await?;
-    inner.timers_changed.notify_one();
     tracing::info!(incidents = total, stamp = settings.stamp, "SLA policies changed; open incidents recomputed");
     Ok(total)
 }
@@ -198,7 +189,6 @@ pub(crate) async fn fire(
     timer: &TimerRecord,
     now: DateTime<Utc>,
 ) -> Result<Vec<switchyard_store::NewRun>, EngineError> {
-    let store = &inner.store;
     let (Some(sla), Some(incident)) = (sla_timer(timer), timer.timer.incident_id) else {
         tracing::warn!(timer = timer.id, "SLA timer without a ticket or a readable payload dropped");
         return Ok(Vec::new());
@@ -208,7 +198,7 @@ pub(crate) async fn fire(
     // Is the threshold still crossed? The clock is recomputed from history
     // as of now: a pause, a resolution or a new policy in between can have
     // moved or removed it.
-    let inputs = store.sla_inputs(txn, &[number]).await?;
+    let inputs = txn.sla_inputs(&[number]).await?;
     let crossed = inputs.first().and_then(|input| {
         let clocks = config.clocks(&input.subject(), &input.history, now);
         let clock = clocks.into_iter().find(|c| c.target == sla.target)?;
@@ -234,21 +224,18 @@ pub(crate) async fn fire(
         "target": sla.target, "percent": sla.percent, "policy": sla.policy,
         "due_at": timer.timer.due_at.timestamp_millis(), "fired_at": now.timestamp_millis(),
     });
-    store.record_sla_event(txn, number, kind, &payload, text).await?;
+    txn.record_sla_event(number, kind, &payload, text).await?;
     EngineMetrics::add(if breach { &inner.metrics.sla_breaches_fired } else { &inner.metrics.sla_warnings_fired }, 1);
 
     let event = SlaEvent {
-        target: match sla.target {
-            SlaTarget::Response => PluginSlaTarget::Response,
-            SlaTarget::Resolution => PluginSlaTarget::Resolution,
-        },
+        target: sla.target,
         percent: u16::from(sla.percent),
         due_at: if sla.due_at != 0 { sla.due_at } else { clock.due_at.map_or(0, |d| d.timestamp_millis()) },
     };
     let target = sla.target.as_str();
     let trigger_event = if breach { TriggerEvent::SlaBreached { target } } else { TriggerEvent::SlaWarning { target } };
     let trigger = if breach { Trigger::SlaBreached(event) } else { Trigger::SlaWarning(event) };
-    let records = store.incidents_in(txn, &[number]).await?;
+    let records = txn.incidents(&[number]).await?;
     let Some(record) = records.first() else { return Ok(Vec::new()) };
     let ticket = serde_json::to_value(ticket_from_record(record)).unwrap_or(Value::Null);
     Ok(inner

@@ -5,6 +5,8 @@
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
+use switchyard_domain::history::EventKind;
+use switchyard_workflow::RunStatus;
 
 use chrono::Utc;
 use switchyard_domain::directory::Role;
@@ -13,7 +15,7 @@ use switchyard_engine::dry_run::DryRunRequest;
 use switchyard_engine::{Engine, EngineConfig, PublishMode};
 use switchyard_plugin_host::{HostConfig, PluginHost, Registry};
 use switchyard_store::testing::TestDatabase;
-use switchyard_store::{Actor, ActorKind, CreateIncident, GroupInput, RunFilter, Store, UserInput, run_status};
+use switchyard_store::{Actor, ActorKind, CreateIncident, GroupInput, RunFilter, Store, UserInput};
 use switchyard_workflow::Format;
 
 fn root() -> PathBuf {
@@ -91,7 +93,7 @@ async fn settle(store: &Store) {
         let position = store.position("dispatcher").await.unwrap();
         let last = store.events_after(position, 1).await.unwrap();
         let mut busy = 0;
-        for s in [run_status::PENDING, run_status::RUNNING, run_status::WAITING] {
+        for s in [RunStatus::Pending, RunStatus::Running, RunStatus::Waiting] {
             busy += store.count_runs(s).await.unwrap();
         }
         if busy == 0 && last.is_empty() {
@@ -139,14 +141,14 @@ async fn default_workflow_routes_assigns_and_notifies(db: TestDatabase) {
         assert!(routed.actor.name.starts_with("default-incident@1 step route plugin routing@0.1.0"), "{}", routed.actor.name);
         let runs = store.list_runs(&RunFilter { incident_id: Some(number.0), limit: 10, ..Default::default() }).await.unwrap();
         assert_eq!(runs.len(), 1, "exactly one run for {title} (its own changes do not retrigger it)");
-        assert_eq!(runs[0].status, run_status::SUCCEEDED, "{title}: {:?}", runs[0].error);
+        assert_eq!(runs[0].status, RunStatus::Succeeded, "{title}: {:?}", runs[0].error);
         let steps = store.run_steps(runs[0].id).await.unwrap();
         assert_eq!(steps.iter().map(|s| s.step_id.as_str()).collect::<Vec<_>>(), ["lookup", "route", "assign", "notify"]);
         let notes = store.list_notifications(Some(number.0), None, None, 100).await.unwrap();
         let subjects: Vec<&str> = notes.iter().map(|n| n.notification.subject.as_str()).collect();
         assert!(subjects.iter().any(|s| s.contains("We received your incident")), "{title}: {subjects:?}");
         if assignee.is_none() {
-            assert!(history.iter().any(|e| e.kind == "work_note"), "{title}: unassigned tickets get a work note");
+            assert!(history.iter().any(|e| e.kind == EventKind::WorkNote), "{title}: unassigned tickets get a work note");
         }
     }
     engine.shutdown();
@@ -174,7 +176,7 @@ steps:
     let history = store.history(number, true).await.unwrap();
     assert!(history.iter().all(|e| e.actor.kind != ActorKind::Workflow), "nothing applied: {history:?}");
     let runs = store.list_runs(&RunFilter { incident_id: Some(number.0), limit: 10, ..Default::default() }).await.unwrap();
-    assert_eq!(runs[0].status, run_status::FAILED);
+    assert_eq!(runs[0].status, RunStatus::Failed);
     let steps = store.run_steps(runs[0].id).await.unwrap();
     assert_eq!(steps.len(), 1, "a refused step is not retried");
     let error = steps[0].error.clone().unwrap_or_default();
@@ -284,7 +286,7 @@ async fn failing_step_is_retried_then_fails_cleanly(db: TestDatabase) {
     let number = store.create_incident(new_incident("Spin", None)).await.unwrap().incident.number;
     settle(store).await;
     let runs = store.list_runs(&RunFilter { incident_id: Some(number.0), limit: 10, ..Default::default() }).await.unwrap();
-    assert_eq!(runs[0].status, run_status::FAILED, "{runs:?}");
+    assert_eq!(runs[0].status, RunStatus::Failed, "{runs:?}");
     let steps = store.run_steps(runs[0].id).await.unwrap();
     assert_eq!(steps.iter().map(|s| (s.ordinal, s.attempt, s.status.as_str())).collect::<Vec<_>>(), [(1, 1, "failed"), (2, 2, "failed")]);
     assert!(steps[1].error.as_deref().unwrap_or_default().contains("exceeded its 50 ms deadline"), "{:?}", steps[1].error);

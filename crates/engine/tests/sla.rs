@@ -4,6 +4,7 @@
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
+use switchyard_domain::history::EventKind;
 
 use chrono::{TimeDelta, Utc};
 use serde_json::json;
@@ -78,7 +79,7 @@ async fn resolution(store: &Store, number: IncidentNumber) -> StoredClock {
 async fn sla_events(store: &Store, numbers: &[IncidentNumber]) -> Vec<EventRecord> {
     let mut events = Vec::new();
     for n in numbers {
-        events.extend(store.history(*n, true).await.unwrap().into_iter().filter(|e| e.kind.starts_with("sla_")));
+        events.extend(store.history(*n, true).await.unwrap().into_iter().filter(|e| e.kind.is_sla()));
     }
     events.sort_by_key(|e| e.seq);
     events
@@ -144,7 +145,8 @@ both_backends!(timers_fire_in_order_after_a_restart, |db: TestDatabase| async mo
     store.transition_incident(paused.number, &to(Status::Assigned, None), &Actor::system()).await.unwrap();
     engine.track_sla().await.unwrap();
     let history = store.history(paused.number, true).await.unwrap();
-    let pending_for = history[history.len() - 1].created_at - history.iter().find(|e| e.kind == "status_changed").unwrap().created_at;
+    let pending_for =
+        history[history.len() - 1].created_at - history.iter().find(|e| e.kind == EventKind::StatusChanged).unwrap().created_at;
     let clock = resolution(&store, paused.number).await;
     assert_eq!(clock.state, ClockState::Running);
     assert_eq!(clock.due_at, Some(paused.created_at + TimeDelta::seconds(2) + pending_for), "{clock:?}");
@@ -163,7 +165,7 @@ both_backends!(a_running_node_fires_within_a_second_and_policy_changes_keep_paus
 
     // The breach fires on its own, less than a second after its instant.
     let events = wait_for_events(&store, &[due.number], 2).await;
-    let breach = events.iter().find(|e| e.kind == "sla_breached").expect("the breach fired");
+    let breach = events.iter().find(|e| e.kind == EventKind::SlaBreached).expect("the breach fired");
     let payload = breach.new_value.clone().unwrap();
     let lag = payload["fired_at"].as_i64().unwrap() - payload["due_at"].as_i64().unwrap();
     assert!((0..1000).contains(&lag), "fired {lag} ms after its instant");
@@ -184,7 +186,7 @@ both_backends!(a_running_node_fires_within_a_second_and_policy_changes_keep_paus
     assert_eq!(after.len(), 1, "only a resolution target now: {after:?}");
     assert_eq!(after[0].policy, "slow-v2");
     let history = store.history(waiting.number, true).await.unwrap();
-    let changes: Vec<_> = history.iter().filter(|e| e.kind == "status_changed").map(|e| e.created_at).collect();
+    let changes: Vec<_> = history.iter().filter(|e| e.kind == EventKind::StatusChanged).map(|e| e.created_at).collect();
     let pending_for = changes[1] - changes[0];
     assert_eq!(after[0].due_at, Some(waiting.created_at + TimeDelta::hours(2) + pending_for), "{before:?} -> {after:?}");
     engine.shutdown();
@@ -251,7 +253,7 @@ both_backends!(two_nodes_fire_each_timer_once, |db: TestDatabase| async move {
     assert_eq!(events_after.len(), 30, "{events_after:#?}");
     assert_eq!(events.len(), events_after.len());
     for n in &numbers {
-        let breaches = events_after.iter().filter(|e| e.number == *n && e.kind == "sla_breached").count();
+        let breaches = events_after.iter().filter(|e| e.number == *n && e.kind == EventKind::SlaBreached).count();
         assert_eq!(breaches, 1, "{n} breached {breaches} times");
     }
     a.shutdown();

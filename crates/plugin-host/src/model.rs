@@ -5,43 +5,11 @@
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-/// Lifecycle status of an incident.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Status {
-    /// Just reported.
-    New,
-    /// Assigned to a group or agent.
-    Assigned,
-    /// Being worked.
-    InProgress,
-    /// Waiting (the reason is recorded).
-    Pending,
-    /// Resolved, may reopen.
-    Resolved,
-    /// Closed for good.
-    Closed,
-    /// Cancelled.
-    Cancelled,
-}
-
-/// Where an incident came from.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Channel {
-    /// Requester portal.
-    Portal,
-    /// Email intake.
-    Email,
-    /// REST API.
-    Api,
-    /// Monitoring alert.
-    Alert,
-    /// Phone.
-    Phone,
-    /// Chat.
-    Chat,
-}
+/// Lifecycle status, intake channel and SLA target are the domain's own
+/// types (their serde names are the contract's spelling), so the vocabulary
+/// exists once.
+pub use switchyard_domain::incident::{Channel, Status};
+pub use switchyard_domain::sla::SlaTarget;
 
 /// A snapshot of an incident as a plugin sees it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -102,16 +70,6 @@ pub struct Ticket {
 
 fn empty_object() -> Value {
     Value::Object(Default::default())
-}
-
-/// Which SLA target a timer belongs to.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum SlaTarget {
-    /// First response.
-    Response,
-    /// Resolution.
-    Resolution,
 }
 
 /// An SLA warning or breach.

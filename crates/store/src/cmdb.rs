@@ -97,9 +97,9 @@ impl Store {
     /// Creates a configuration item.
     pub async fn create_ci(&self, input: CiInput) -> Result<ConfigurationItem, StoreError> {
         validate_ci(&input.name, &input.attributes)?;
-        let txn = self.begin_write().await?;
+        let txn = self.begin().await?;
         let owner = match &input.owner_group {
-            Some(g) => Some(self.group_id(&txn, "owner_group", g).await?),
+            Some(g) => Some(self.group_id(&*txn, "owner_group", g).await?),
             None => None,
         };
         let now = time::to_micros(time::now());
@@ -113,7 +113,7 @@ impl Store {
             updated_at: Set(now),
             ..Default::default()
         }
-        .insert(&txn)
+        .insert(&*txn)
         .await?;
         txn.commit().await?;
         ci_from_row(row)
@@ -126,8 +126,8 @@ impl Store {
 
     /// Edits a configuration item.
     pub async fn update_ci(&self, id: i64, patch: CiPatch) -> Result<ConfigurationItem, StoreError> {
-        let txn = self.begin_write().await?;
-        let current = ci::Entity::find_by_id(id).one(&txn).await?.ok_or_else(|| StoreError::not_found("ci", id))?;
+        let txn = self.begin().await?;
+        let current = ci::Entity::find_by_id(id).one(&*txn).await?.ok_or_else(|| StoreError::not_found("ci", id))?;
         let current_attributes: serde_json::Value = serde_json::from_str(&current.attributes).unwrap_or_default();
         validate_ci(patch.name.as_deref().unwrap_or(&current.name), patch.attributes.as_ref().unwrap_or(&current_attributes))?;
         let mut row: ci::ActiveModel = current.into();
@@ -142,7 +142,7 @@ impl Store {
         }
         if let Some(o) = patch.owner_group {
             let id = match o {
-                Some(g) => Some(self.group_id(&txn, "owner_group", &g).await?),
+                Some(g) => Some(self.group_id(&*txn, "owner_group", &g).await?),
                 None => None,
             };
             row.owner_group_id = Set(id);
@@ -151,7 +151,7 @@ impl Store {
             row.attributes = Set(a.to_string());
         }
         row.updated_at = Set(time::to_micros(time::now()));
-        let row = row.update(&txn).await?;
+        let row = row.update(&*txn).await?;
         txn.commit().await?;
         ci_from_row(row)
     }
@@ -159,8 +159,8 @@ impl Store {
     /// Deletes a configuration item and its relationships. Refused while
     /// incidents still reference it (history must stay intact).
     pub async fn delete_ci(&self, id: i64) -> Result<(), StoreError> {
-        let txn = self.begin_write().await?;
-        match ci::Entity::delete_by_id(id).exec(&txn).await {
+        let txn = self.begin().await?;
+        match ci::Entity::delete_by_id(id).exec(&*txn).await {
             Ok(r) if r.rows_affected == 0 => return Err(StoreError::not_found("ci", id)),
             Ok(_) => {}
             Err(e) if matches!(e.sql_err(), Some(sea_orm::SqlErr::ForeignKeyConstraintViolation(_))) => {
@@ -222,9 +222,9 @@ impl Store {
         if relationship.source_id == relationship.target_id {
             return Err(DomainError::invalid("target_id", "distinct", "a CI cannot relate to itself").into());
         }
-        let txn = self.begin_write().await?;
+        let txn = self.begin().await?;
         for (field, id) in [("source_id", relationship.source_id), ("target_id", relationship.target_id)] {
-            if ci::Entity::find_by_id(id).one(&txn).await?.is_none() {
+            if ci::Entity::find_by_id(id).one(&*txn).await?.is_none() {
                 return Err(StoreError::unknown(field, "CI", id));
             }
         }
@@ -235,7 +235,7 @@ impl Store {
             created_at: Set(time::to_micros(time::now())),
             ..Default::default()
         };
-        let row = match row.insert(&txn).await {
+        let row = match row.insert(&*txn).await {
             Ok(r) => r,
             Err(e) if matches!(e.sql_err(), Some(sea_orm::SqlErr::UniqueConstraintViolation(_))) => {
                 return Err(StoreError::Conflict { field: "kind".into(), message: "this relationship already exists".into() });
@@ -248,8 +248,8 @@ impl Store {
 
     /// Removes a relationship.
     pub async fn delete_relationship(&self, id: i64) -> Result<(), StoreError> {
-        let txn = self.begin_write().await?;
-        if ci_relationship::Entity::delete_by_id(id).exec(&txn).await?.rows_affected == 0 {
+        let txn = self.begin().await?;
+        if ci_relationship::Entity::delete_by_id(id).exec(&*txn).await?.rows_affected == 0 {
             return Err(StoreError::not_found("relationship", id));
         }
         txn.commit().await?;

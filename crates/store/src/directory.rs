@@ -9,8 +9,8 @@ use sea_orm::{
     ActiveModelTrait, ActiveValue::Set, ColumnTrait, ConnectionTrait, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder, QuerySelect,
 };
 use sha2::{Digest, Sha256};
+use switchyard_domain::Violations;
 use switchyard_domain::directory::{Group, Role, User, validate_group, validate_user};
-use switchyard_domain::{DomainError, Violations};
 
 use crate::entity::{api_token, group, group_member, user};
 use crate::error::StoreError;
@@ -216,8 +216,8 @@ impl Store {
             updated_at: Set(now),
             ..Default::default()
         };
-        let txn = self.begin_write().await?;
-        match row.insert(&txn).await {
+        let txn = self.begin().await?;
+        match row.insert(&*txn).await {
             Ok(_) => {}
             Err(e) if is_unique_violation(&e) => {
                 return Err(StoreError::Conflict { field: "username".into(), message: format!("username `{}` is taken", input.username) });
@@ -267,8 +267,8 @@ impl Store {
             row.password_hash = Set(Some(h));
         }
         row.updated_at = Set(time::to_micros(time::now()));
-        let txn = self.begin_write().await?;
-        row.update(&txn).await?;
+        let txn = self.begin().await?;
+        row.update(&*txn).await?;
         txn.commit().await?;
         self.get_user(username).await
     }
@@ -319,9 +319,9 @@ impl Store {
     /// Creates a group.
     pub async fn create_group(&self, input: GroupInput) -> Result<GroupRecord, StoreError> {
         validate_group(&input.name, &input.display_name, input.email.as_deref())?;
-        let txn = self.begin_write().await?;
+        let txn = self.begin().await?;
         let manager_id = match &input.manager {
-            Some(m) => Some(self.user_row(&txn, m).await.map_err(|_| StoreError::unknown("manager", "user", m))?.id),
+            Some(m) => Some(self.user_row(&*txn, m).await.map_err(|_| StoreError::unknown("manager", "user", m))?.id),
             None => None,
         };
         let now = time::to_micros(time::now());
@@ -334,7 +334,7 @@ impl Store {
             updated_at: Set(now),
             ..Default::default()
         };
-        match row.insert(&txn).await {
+        match row.insert(&*txn).await {
             Ok(_) => {}
             Err(e) if is_unique_violation(&e) => {
                 return Err(StoreError::Conflict { field: "name".into(), message: format!("group `{}` already exists", input.name) });
@@ -347,8 +347,8 @@ impl Store {
 
     /// Edits a group.
     pub async fn update_group(&self, name: &str, patch: GroupPatch) -> Result<GroupRecord, StoreError> {
-        let txn = self.begin_write().await?;
-        let current = self.group_row(&txn, name).await?;
+        let txn = self.begin().await?;
+        let current = self.group_row(&*txn, name).await?;
         validate_group(
             name,
             patch.display_name.as_deref().unwrap_or(&current.display_name),
@@ -363,13 +363,13 @@ impl Store {
         }
         if let Some(m) = patch.manager {
             let id = match m {
-                Some(m) => Some(self.user_row(&txn, &m).await.map_err(|_| StoreError::unknown("manager", "user", &m))?.id),
+                Some(m) => Some(self.user_row(&*txn, &m).await.map_err(|_| StoreError::unknown("manager", "user", &m))?.id),
                 None => None,
             };
             row.manager_id = Set(id);
         }
         row.updated_at = Set(time::to_micros(time::now()));
-        row.update(&txn).await?;
+        row.update(&*txn).await?;
         txn.commit().await?;
         self.get_group(name).await
     }
@@ -422,12 +422,12 @@ impl Store {
 
     /// Adds a user to a group (idempotent).
     pub async fn add_member(&self, group_name: &str, username: &str) -> Result<GroupRecord, StoreError> {
-        let txn = self.begin_write().await?;
-        let g = self.group_row(&txn, group_name).await?;
-        let u = self.user_row(&txn, username).await.map_err(|_| StoreError::unknown("username", "user", username))?;
-        let exists = group_member::Entity::find_by_id((g.id, u.id)).one(&txn).await?.is_some();
+        let txn = self.begin().await?;
+        let g = self.group_row(&*txn, group_name).await?;
+        let u = self.user_row(&*txn, username).await.map_err(|_| StoreError::unknown("username", "user", username))?;
+        let exists = group_member::Entity::find_by_id((g.id, u.id)).one(&*txn).await?.is_some();
         if !exists {
-            group_member::ActiveModel { group_id: Set(g.id), user_id: Set(u.id) }.insert(&txn).await?;
+            group_member::ActiveModel { group_id: Set(g.id), user_id: Set(u.id) }.insert(&*txn).await?;
         }
         txn.commit().await?;
         self.get_group(group_name).await
@@ -435,10 +435,10 @@ impl Store {
 
     /// Removes a user from a group.
     pub async fn remove_member(&self, group_name: &str, username: &str) -> Result<GroupRecord, StoreError> {
-        let txn = self.begin_write().await?;
-        let g = self.group_row(&txn, group_name).await?;
-        let u = self.user_row(&txn, username).await?;
-        let res = group_member::Entity::delete_by_id((g.id, u.id)).exec(&txn).await?;
+        let txn = self.begin().await?;
+        let g = self.group_row(&*txn, group_name).await?;
+        let u = self.user_row(&*txn, username).await?;
+        let res = group_member::Entity::delete_by_id((g.id, u.id)).exec(&*txn).await?;
         if res.rows_affected == 0 {
             return Err(StoreError::not_found("membership", format!("{username} in {group_name}")));
         }
@@ -469,8 +469,8 @@ impl Store {
         expires_at: Option<DateTime<Utc>>,
         secret: String,
     ) -> Result<(TokenRecord, String), StoreError> {
-        let txn = self.begin_write().await?;
-        let u = self.user_row(&txn, username).await?;
+        let txn = self.begin().await?;
+        let u = self.user_row(&*txn, username).await?;
         let row = api_token::ActiveModel {
             user_id: Set(u.id),
             name: Set(name.to_owned()),
@@ -481,7 +481,7 @@ impl Store {
             revoked_at: Set(None),
             ..Default::default()
         }
-        .insert(&txn)
+        .insert(&*txn)
         .await?;
         txn.commit().await?;
         Ok((token_record(row, u.username), secret))
@@ -500,13 +500,13 @@ impl Store {
 
     /// Revokes a token by id; returns the hash so callers can drop caches.
     pub async fn revoke_token(&self, id: i64) -> Result<String, StoreError> {
-        let txn = self.begin_write().await?;
-        let row = api_token::Entity::find_by_id(id).one(&txn).await?.ok_or_else(|| StoreError::not_found("token", id))?;
+        let txn = self.begin().await?;
+        let row = api_token::Entity::find_by_id(id).one(&*txn).await?.ok_or_else(|| StoreError::not_found("token", id))?;
         let hash = row.token_hash.clone();
         if row.revoked_at.is_none() {
             let mut row: api_token::ActiveModel = row.into();
             row.revoked_at = Set(Some(time::to_micros(time::now())));
-            row.update(&txn).await?;
+            row.update(&*txn).await?;
         }
         txn.commit().await?;
         Ok(hash)
@@ -562,13 +562,4 @@ fn token_record(row: api_token::Model, username: String) -> TokenRecord {
         expires_at: row.expires_at.map(time::from_micros),
         revoked_at: row.revoked_at.map(time::from_micros),
     }
-}
-
-/// Checks that a referenced user exists and is an active agent.
-pub(crate) fn require_agent(field: &str, row: &user::Model) -> Result<(), StoreError> {
-    let role = role_of(&row.role)?;
-    if !row.active || !role.is_agent() {
-        return Err(StoreError::Domain(DomainError::invalid(field, "agent", format!("`{}` is not an active agent", row.username))));
-    }
-    Ok(())
 }

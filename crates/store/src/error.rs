@@ -55,3 +55,9 @@ impl StoreError {
         Self::Domain(DomainError::invalid(field, "exists", format!("{what} `{key}` does not exist")))
     }
 }
+
+/// Decodes a JSON document the store wrote; a failure means the row was
+/// damaged (a bug or manual tampering), reported as [`StoreError::Corrupt`].
+pub(crate) fn stored_json(what: &'static str, text: &str) -> Result<serde_json::Value, StoreError> {
+    serde_json::from_str(text).map_err(|e| StoreError::corrupt(what, e))
+}

@@ -28,29 +28,38 @@ pub mod create_queue;
 mod directory;
 mod entity;
 mod error;
+mod history;
 mod incidents;
+mod notifications;
 mod plugin_data;
+mod positions;
+mod references;
 mod reports;
+mod runs;
+pub mod search;
 mod settings;
 mod sla;
 mod store;
 #[cfg(feature = "testing")]
 pub mod testing;
 mod time;
-mod workflows;
+mod timers;
+mod txn;
+mod workflow_defs;
 
 pub use cmdb::{CiInput, CiPatch, ImpactEntry, RelationshipRecord};
 pub use directory::{GroupInput, GroupPatch, GroupRecord, Principal, TokenRecord, UserInput, UserPatch, UserRecord, hash_token};
 pub use error::StoreError;
-pub use incidents::{
-    Actor, ActorKind, CreateIncident, EventRecord, IncidentFilter, IncidentPage, IncidentRecord, IncidentUpdate, SortField, SortOrder,
-    Visibility,
-};
-pub use plugin_data::AgentLoad;
+pub use history::{Actor, ActorKind, EventRecord};
+pub use incidents::{CreateIncident, IncidentFilter, IncidentPage, IncidentRecord, IncidentUpdate, SortField, SortOrder};
+pub use notifications::{NewNotification, NotificationRecord, NotificationStatus};
+pub use plugin_data::{AgentLoad, KvKey, KvOp};
 pub use reports::{ReportFilter, ServiceReport, TargetCompliance};
+pub use runs::{NewRun, RunCommit, RunFilter, RunProgress, RunRecord, RunVerdict, StepRecord, TicketWrite};
+pub use settings::Settings;
 pub use sla::{SLA_TIMER_KINDS, SlaInput, SlaOutcome, SlaSettings, StoredClock};
 pub use store::{Backend, Store, StoreOptions, redact};
-pub use workflows::{
-    NewNotification, NewRun, NewTimer, NotificationRecord, PublishWorkflow, RunFilter, RunProgress, RunRecord, StepRecord, TimerRecord,
-    WorkflowSummary, WorkflowVersion, WriteTxn, run_status,
-};
+pub use switchyard_domain::history::Visibility;
+pub use timers::{NewTimer, TimerRecord};
+pub use txn::{Topic, WriteTxn};
+pub use workflow_defs::{PublishWorkflow, WorkflowSummary, WorkflowVersion};

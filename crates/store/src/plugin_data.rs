@@ -113,8 +113,8 @@ impl Store {
         let upsert = OnConflict::columns([plugin_kv::Column::Plugin, plugin_kv::Column::Bucket, plugin_kv::Column::Key])
             .update_columns([plugin_kv::Column::Value, plugin_kv::Column::ExpiresAt])
             .to_owned();
-        let txn = self.begin_write().await?;
-        plugin_kv::Entity::insert(row).on_conflict(upsert).exec_without_returning(&txn).await?;
+        let txn = self.begin().await?;
+        plugin_kv::Entity::insert(row).on_conflict(upsert).exec_without_returning(&*txn).await?;
         txn.commit().await?;
         Ok(())
     }
@@ -122,8 +122,8 @@ impl Store {
     /// Deletes a kv value; absent is not an error.
     pub async fn kv_delete(&self, plugin: &str, bucket: &str, key: &str) -> Result<(), StoreError> {
         check_kv(plugin, bucket, key)?;
-        let txn = self.begin_write().await?;
-        plugin_kv::Entity::delete_by_id((plugin.to_owned(), bucket.to_owned(), key.to_owned())).exec(&txn).await?;
+        let txn = self.begin().await?;
+        plugin_kv::Entity::delete_by_id((plugin.to_owned(), bucket.to_owned(), key.to_owned())).exec(&*txn).await?;
         txn.commit().await?;
         Ok(())
     }
@@ -140,7 +140,7 @@ impl Store {
     pub async fn kv_increment(&self, plugin: &str, bucket: &str, key: &str, delta: i64) -> Result<i64, StoreError> {
         check_kv(plugin, bucket, key)?;
         let id = (plugin.to_owned(), bucket.to_owned(), key.to_owned());
-        let txn = self.begin_write().await?;
+        let txn = self.begin().await?;
         let now = time::to_micros(time::now());
         let seed = plugin_kv::ActiveModel {
             plugin: Set(id.0.clone()),
@@ -149,10 +149,10 @@ impl Store {
             value: Set(b"0".to_vec()),
             expires_at: Set(None),
         };
-        plugin_kv::Entity::insert(seed).on_conflict_do_nothing().exec_without_returning(&txn).await?;
+        plugin_kv::Entity::insert(seed).on_conflict_do_nothing().exec_without_returning(&*txn).await?;
         let row = plugin_kv::Entity::find_by_id(id)
             .lock_exclusive()
-            .one(&txn)
+            .one(&*txn)
             .await?
             .ok_or_else(|| StoreError::corrupt("plugin_kv", format!("counter `{bucket}/{key}` vanished inside its transaction")))?;
         let (current, expires_at) = if row.expires_at.is_some_and(|e| e <= now) {
@@ -170,15 +170,15 @@ impl Store {
         let mut row: plugin_kv::ActiveModel = row.into();
         row.value = Set(next.to_string().into_bytes());
         row.expires_at = Set(expires_at);
-        row.update(&txn).await?;
+        row.update(&*txn).await?;
         txn.commit().await?;
         Ok(next)
     }
 
     /// Deletes every kv value expired at `now`; returns how many.
     pub async fn kv_purge_expired(&self, now: DateTime<Utc>) -> Result<u64, StoreError> {
-        let txn = self.begin_write().await?;
-        let res = plugin_kv::Entity::delete_many().filter(plugin_kv::Column::ExpiresAt.lte(time::to_micros(now))).exec(&txn).await?;
+        let txn = self.begin().await?;
+        let res = plugin_kv::Entity::delete_many().filter(plugin_kv::Column::ExpiresAt.lte(time::to_micros(now))).exec(&*txn).await?;
         txn.commit().await?;
         Ok(res.rows_affected)
     }
@@ -199,8 +199,8 @@ impl Store {
         let upsert = OnConflict::columns([plugin_secret::Column::Plugin, plugin_secret::Column::Name])
             .update_columns([plugin_secret::Column::Value, plugin_secret::Column::UpdatedAt])
             .to_owned();
-        let txn = self.begin_write().await?;
-        plugin_secret::Entity::insert(row).on_conflict(upsert).exec_without_returning(&txn).await?;
+        let txn = self.begin().await?;
+        plugin_secret::Entity::insert(row).on_conflict(upsert).exec_without_returning(&*txn).await?;
         txn.commit().await?;
         Ok(())
     }
@@ -208,8 +208,8 @@ impl Store {
     /// Deletes a plugin's secret; `false` when there was none.
     pub async fn delete_secret(&self, plugin: &str, name: &str) -> Result<bool, StoreError> {
         check_secret_key(plugin, name)?;
-        let txn = self.begin_write().await?;
-        let res = plugin_secret::Entity::delete_by_id((plugin.to_owned(), name.to_owned())).exec(&txn).await?;
+        let txn = self.begin().await?;
+        let res = plugin_secret::Entity::delete_by_id((plugin.to_owned(), name.to_owned())).exec(&*txn).await?;
         txn.commit().await?;
         Ok(res.rows_affected > 0)
     }
@@ -307,5 +307,198 @@ impl Store {
             names.extend(rows);
         }
         Ok(names)
+    }
+}
+
+/// Where a kv value lives: plugin, bucket and key.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct KvKey {
+    /// Plugin id.
+    pub plugin: String,
+    /// Bucket.
+    pub bucket: String,
+    /// Key.
+    pub key: String,
+}
+
+impl std::fmt::Display for KvKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}:{}/{}", self.plugin, self.bucket, self.key)
+    }
+}
+
+/// One kv write a run made, applied when the run commits.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum KvOp {
+    /// Insert or replace, expiring after the TTL if given.
+    Set {
+        /// Where.
+        key: KvKey,
+        /// The value.
+        value: Vec<u8>,
+        /// Expiry.
+        ttl: Option<Duration>,
+    },
+    /// Remove.
+    Delete {
+        /// Where.
+        key: KvKey,
+    },
+    /// An increment whose result the run already handed to its plugin:
+    /// it commits only if the stored counter plus `delta` is `result`
+    /// (otherwise someone else's increment came first, and the run must
+    /// run again to see the real value).
+    Increment {
+        /// Where.
+        key: KvKey,
+        /// How much was added.
+        delta: i64,
+        /// The value the plugin saw.
+        result: i64,
+    },
+}
+
+impl KvOp {
+    /// Where it writes.
+    pub fn key(&self) -> &KvKey {
+        match self {
+            KvOp::Set { key, .. } | KvOp::Delete { key } | KvOp::Increment { key, .. } => key,
+        }
+    }
+}
+
+/// A live kv value and its expiry (micros), as a batch commit sees it.
+pub(crate) type KvValue = Option<(Vec<u8>, Option<i64>)>;
+
+/// The value of a counter (absent or expired: 0 without expiry).
+fn counter(value: &KvValue) -> Result<(i64, Option<i64>), String> {
+    match value {
+        None => Ok((0, None)),
+        Some((bytes, expires)) => std::str::from_utf8(bytes)
+            .ok()
+            .and_then(|s| s.trim().parse::<i64>().ok())
+            .map(|n| (n, *expires))
+            .ok_or_else(|| "does not hold a decimal integer".to_owned()),
+    }
+}
+
+/// Applies one run's kv ops to `view` (the batch's values so far) at
+/// `now`; on a conflict returns the key and leaves `view` as it was.
+pub(crate) fn apply_kv_ops(view: &mut HashMap<KvKey, KvValue>, ops: &[KvOp], now: i64) -> Result<(), KvKey> {
+    let mut next = view.clone();
+    for op in ops {
+        match op {
+            KvOp::Set { key, value, ttl } => {
+                next.insert(key.clone(), Some((value.clone(), ttl.map(|t| now.saturating_add(ttl_micros(t))))));
+            }
+            KvOp::Delete { key } => {
+                next.insert(key.clone(), None);
+            }
+            KvOp::Increment { key, delta, result } => {
+                let slot = next.entry(key.clone()).or_insert(None);
+                match counter(slot) {
+                    Ok((current, expires)) if current.checked_add(*delta) == Some(*result) => {
+                        *slot = Some((result.to_string().into_bytes(), expires));
+                    }
+                    _ => return Err(key.clone()),
+                }
+            }
+        }
+    }
+    *view = next;
+    Ok(())
+}
+
+impl crate::txn::WriteTxn {
+    /// The live values of `keys`, locked until commit (PostgreSQL; on
+    /// SQLite the transaction holds the database's write lock). Expired
+    /// values read as absent.
+    pub(crate) async fn lock_kv(&self, keys: &[KvKey], now: i64) -> Result<HashMap<KvKey, KvValue>, StoreError> {
+        let mut values: HashMap<KvKey, KvValue> = keys.iter().map(|k| (k.clone(), None)).collect();
+        let mut sorted = keys.to_vec();
+        sorted.sort();
+        sorted.dedup();
+        for chunk in sorted.chunks(200) {
+            let mut any = Condition::any();
+            for k in chunk {
+                any = any.add(
+                    Condition::all()
+                        .add(plugin_kv::Column::Plugin.eq(k.plugin.as_str()))
+                        .add(plugin_kv::Column::Bucket.eq(k.bucket.as_str()))
+                        .add(plugin_kv::Column::Key.eq(k.key.as_str())),
+                );
+            }
+            let rows = plugin_kv::Entity::find()
+                .filter(any)
+                .order_by_asc(plugin_kv::Column::Plugin)
+                .order_by_asc(plugin_kv::Column::Bucket)
+                .order_by_asc(plugin_kv::Column::Key)
+                .lock_exclusive()
+                .all(&self.txn)
+                .await?;
+            for r in rows {
+                let live = r.expires_at.is_none_or(|e| e > now);
+                let key = KvKey { plugin: r.plugin, bucket: r.bucket, key: r.key };
+                values.insert(key, live.then_some((r.value, r.expires_at)));
+            }
+        }
+        Ok(values)
+    }
+
+    /// Writes the final values of a batch: upserts in multi-row inserts,
+    /// one delete per removed key.
+    pub(crate) async fn write_kv(&self, values: HashMap<KvKey, KvValue>) -> Result<(), StoreError> {
+        let mut upserts = Vec::new();
+        for (k, v) in values {
+            match v {
+                Some((value, expires_at)) => upserts.push(plugin_kv::ActiveModel {
+                    plugin: Set(k.plugin),
+                    bucket: Set(k.bucket),
+                    key: Set(k.key),
+                    value: Set(value),
+                    expires_at: Set(expires_at),
+                }),
+                None => {
+                    plugin_kv::Entity::delete_by_id((k.plugin, k.bucket, k.key)).exec(&self.txn).await?;
+                }
+            }
+        }
+        let upsert = OnConflict::columns([plugin_kv::Column::Plugin, plugin_kv::Column::Bucket, plugin_kv::Column::Key])
+            .update_columns([plugin_kv::Column::Value, plugin_kv::Column::ExpiresAt])
+            .to_owned();
+        for chunk in upserts.chunks(500) {
+            plugin_kv::Entity::insert_many(chunk.to_vec()).on_conflict(upsert.clone()).exec_without_returning(&self.txn).await?;
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn key(k: &str) -> KvKey {
+        KvKey { plugin: "p".into(), bucket: "b".into(), key: k.into() }
+    }
+
+    #[test]
+    fn increments_commit_only_in_the_order_they_were_handed_out() {
+        let mut view = HashMap::new();
+        view.insert(key("n"), Some((b"4".to_vec(), None)));
+        let inc = |result| KvOp::Increment { key: key("n"), delta: 1, result };
+        assert_eq!(apply_kv_ops(&mut view, &[inc(6)], 0), Err(key("n")), "6 cannot follow 4");
+        assert_eq!(apply_kv_ops(&mut view, &[inc(5)], 0), Ok(()));
+        assert_eq!(apply_kv_ops(&mut view, &[inc(6)], 0), Ok(()));
+        assert_eq!(view[&key("n")], Some((b"6".to_vec(), None)));
+        // A failed run leaves the view as it was, even after a partial match.
+        let two = [KvOp::Set { key: key("s"), value: b"x".to_vec(), ttl: None }, inc(9)];
+        assert_eq!(apply_kv_ops(&mut view, &two, 0), Err(key("n")));
+        assert!(!view.contains_key(&key("s")));
+        // Absent counts as 0; set and delete are last-writer-wins.
+        let fresh = [KvOp::Increment { key: key("m"), delta: 3, result: 3 }, KvOp::Delete { key: key("n") }];
+        assert_eq!(apply_kv_ops(&mut view, &fresh, 0), Ok(()));
+        assert_eq!(view[&key("n")], None);
+        let text = [KvOp::Set { key: key("t"), value: b"abc".to_vec(), ttl: None }, KvOp::Increment { key: key("t"), delta: 1, result: 1 }];
+        assert!(apply_kv_ops(&mut view, &text, 0).is_err(), "a non-integer cannot be incremented");
     }
 }

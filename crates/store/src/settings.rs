@@ -26,11 +26,21 @@ pub(crate) struct SettingsCache {
     pub(crate) sla: Option<((i64, i64), Arc<switchyard_domain::sla::SlaConfig>)>,
 }
 
-/// The settings a write needs.
-#[derive(Clone)]
-pub(crate) struct Settings {
+/// The settings every edit is checked against (see
+/// [`switchyard_domain::edit::Rules`]).
+#[derive(Debug, Clone)]
+pub struct Settings {
+    /// The priority matrix in force.
     pub matrix: Arc<PriorityMatrix>,
+    /// The custom field schema in force.
     pub custom_fields: Arc<CustomFieldSchema>,
+}
+
+impl Settings {
+    /// As edit rules.
+    pub fn rules(&self) -> switchyard_domain::edit::Rules<'_> {
+        switchyard_domain::edit::Rules { matrix: &self.matrix, custom_fields: &self.custom_fields }
+    }
 }
 
 impl Store {
@@ -64,6 +74,12 @@ impl Store {
         Ok(Settings { matrix, custom_fields })
     }
 
+    /// The settings edits are checked against, from the read pool (the
+    /// engine reads them once per batch).
+    pub async fn edit_settings(&self) -> Result<Settings, StoreError> {
+        self.settings(&self.read).await
+    }
+
     /// The priority matrix in force.
     pub async fn priority_matrix(&self) -> Result<PriorityMatrix, StoreError> {
         Ok((*self.settings(&self.read).await?.matrix).clone())
@@ -91,8 +107,8 @@ impl Store {
     }
 
     async fn put_setting(&self, key: &str, value: String) -> Result<(), StoreError> {
-        let txn = self.begin_write().await?;
-        put_setting_in(&txn, key, value).await?;
+        let txn = self.begin().await?;
+        put_setting_in(&*txn, key, value).await?;
         txn.commit().await?;
         Ok(())
     }

@@ -12,17 +12,19 @@ use sea_orm::sea_query::{Expr, ExprTrait, Func};
 use sea_orm::{ActiveValue::Set, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
 use serde_json::{Value, json};
 use switchyard_domain::changes::FieldChange;
+use switchyard_domain::history::{EventKind, HistoryEntry, Visibility};
 use switchyard_domain::incident::{IncidentNumber, PendingReason, Priority, Status, TEXT_MAX, check_text};
 use switchyard_domain::sla::{ClockState, SlaClock, SlaConfig, SlaHistory, SlaSubject, SlaTarget};
 use switchyard_domain::{DomainError, Violations};
 
 use crate::entity::{ci, incident, incident_csat, incident_event, incident_service_fact, setting, sla_clock, timer};
 use crate::error::StoreError;
-use crate::incidents::{Actor, ActorKind, PendingEvent, Visibility, append_events, open_statuses};
+use crate::history::Actor;
+use crate::incidents::open_statuses;
 use crate::settings::put_setting_in;
 use crate::store::Store;
 use crate::time;
-use crate::workflows::WriteTxn;
+use crate::txn::{Topic, WriteTxn};
 
 const SLA_CALENDARS: &str = "sla_calendars";
 const SLA_POLICIES: &str = "sla_policies";
@@ -213,11 +215,6 @@ impl Store {
         self.load_sla_settings(&self.read).await
     }
 
-    /// [`Store::sla_settings`] inside a transaction.
-    pub async fn sla_settings_in(&self, txn: &WriteTxn) -> Result<SlaSettings, StoreError> {
-        self.load_sla_settings(&txn.txn).await
-    }
-
     /// Replaces the calendars document. It is checked together with the
     /// policies in force (a calendar a policy uses cannot be removed);
     /// nothing is written when anything is wrong.
@@ -232,8 +229,8 @@ impl Store {
     }
 
     async fn set_sla_document(&self, key: &str, value: Value) -> Result<SlaSettings, StoreError> {
-        let txn = self.begin_write().await?;
-        let current = self.load_sla_settings(&txn).await?;
+        let txn = self.begin().await?;
+        let current = self.load_sla_settings(&*txn).await?;
         let calendars = serde_json::to_value(current.config.calendar_documents()).map_err(|e| StoreError::corrupt("sla", e))?;
         let policies = serde_json::to_value(current.config.policy_documents()).map_err(|e| StoreError::corrupt("sla", e))?;
         let (calendars, policies) = if key == SLA_CALENDARS { (value, policies) } else { (calendars, value) };
@@ -245,21 +242,15 @@ impl Store {
             serde_json::to_value(config.policy_documents())
         }
         .map_err(|e| StoreError::corrupt("sla", e))?;
-        put_setting_in(&txn, key, normalised.to_string()).await?;
-        let settings = self.load_sla_settings(&txn).await?;
+        put_setting_in(&*txn, key, normalised.to_string()).await?;
+        let settings = self.load_sla_settings(&*txn).await?;
         txn.commit().await?;
         Ok(settings)
     }
 
-    /// What the SLA tracker needs of these incidents, read inside `txn`:
-    /// the incident rows, their whole histories and their service names,
-    /// in three queries per chunk. Unknown numbers are skipped.
-    pub async fn sla_inputs(&self, txn: &WriteTxn, numbers: &[IncidentNumber]) -> Result<Vec<SlaInput>, StoreError> {
-        self.load_sla_inputs(&txn.txn, numbers).await
-    }
-
-    /// [`Store::sla_inputs`] from the read pool (for showing clocks).
-    pub async fn sla_inputs_read(&self, numbers: &[IncidentNumber]) -> Result<Vec<SlaInput>, StoreError> {
+    /// What the SLA tracker needs of these incidents (see
+    /// [`WriteTxn::sla_inputs`]), from the read pool (for showing clocks).
+    pub async fn sla_inputs(&self, numbers: &[IncidentNumber]) -> Result<Vec<SlaInput>, StoreError> {
         self.load_sla_inputs(&self.read, numbers).await
     }
 
@@ -302,72 +293,6 @@ impl Store {
             }
         }
         Ok(inputs)
-    }
-
-    /// Replaces what is stored about these incidents' service levels: their
-    /// clocks, their service facts and their future SLA timers (one per
-    /// warning still to come and one per breach, for running clocks).
-    pub async fn replace_sla(&self, txn: &WriteTxn, outcomes: &[SlaOutcome]) -> Result<(), StoreError> {
-        let now = time::to_micros(time::now());
-        for chunk in outcomes.chunks(CHUNK) {
-            let ids: Vec<i64> = chunk.iter().map(|o| o.number.0).collect();
-            sla_clock::Entity::delete_many().filter(sla_clock::Column::IncidentId.is_in(ids.clone())).exec(&txn.txn).await?;
-            incident_service_fact::Entity::delete_many()
-                .filter(incident_service_fact::Column::IncidentId.is_in(ids.clone()))
-                .exec(&txn.txn)
-                .await?;
-            // Timers already due stay for the scheduler, which checks them
-            // against the clock when it fires them: a recompute that runs
-            // between a timer's instant and its firing (or before the
-            // scheduler after a restart) must not lose the warning.
-            timer::Entity::delete_many()
-                .filter(timer::Column::IncidentId.is_in(ids))
-                .filter(timer::Column::Kind.is_in(SLA_TIMER_KINDS))
-                .filter(timer::Column::DueAt.gt(now))
-                .exec(&txn.txn)
-                .await?;
-            let clocks: Vec<sla_clock::ActiveModel> =
-                chunk.iter().flat_map(|o| o.clocks.iter().map(|c| clock_row(o.number, c, now))).collect();
-            if !clocks.is_empty() {
-                sla_clock::Entity::insert_many(clocks).exec_without_returning(&txn.txn).await?;
-            }
-            let facts: Vec<incident_service_fact::ActiveModel> = chunk
-                .iter()
-                .map(|o| incident_service_fact::ActiveModel {
-                    incident_id: Set(o.number.0),
-                    first_assigned_at: Set(o.first_assigned_at.map(time::to_micros)),
-                    responded_at: Set(o.responded_at.map(time::to_micros)),
-                    reopen_count: Set(o.reopen_count as i32),
-                    resolution_business_us: Set(o.resolution_business.and_then(|d| d.num_microseconds())),
-                    computed_at: Set(now),
-                })
-                .collect();
-            incident_service_fact::Entity::insert_many(facts).exec_without_returning(&txn.txn).await?;
-            let timers: Vec<timer::ActiveModel> = chunk
-                .iter()
-                .flat_map(|o| {
-                    o.clocks.iter().flat_map(move |clock| {
-                        clock.timers().into_iter().filter(move |t| time::to_micros(t.at) > now).map(move |t| timer::ActiveModel {
-                            id: sea_orm::ActiveValue::NotSet,
-                            kind: Set(if t.percent >= 100 { "sla_breached" } else { "sla_warning" }.to_owned()),
-                            due_at: Set(time::to_micros(t.at)),
-                            run_id: Set(None),
-                            incident_id: Set(Some(o.number.0)),
-                            payload: Set(json!({
-                                "target": t.target, "percent": t.percent, "policy": clock.policy,
-                                "due_at": clock.due_at.map_or(0, |d| d.timestamp_millis()),
-                            })
-                            .to_string()),
-                            created_at: Set(now),
-                        })
-                    })
-                })
-                .collect();
-            for timers in timers.chunks(CHUNK) {
-                timer::Entity::insert_many(timers.to_vec()).exec_without_returning(&txn.txn).await?;
-            }
-        }
-        Ok(())
     }
 
     /// The stored clocks of an incident (as the tracker last computed them).
@@ -415,34 +340,6 @@ impl Store {
         Ok(incident::Entity::find().filter(incident::Column::Status.is_in(open_statuses())).count(&self.read).await?)
     }
 
-    /// Appends an SLA event (`sla_warning` or `sla_breached`) to an
-    /// incident's history, as Switchyard, visible to agents.
-    pub async fn record_sla_event(
-        &self,
-        txn: &WriteTxn,
-        number: IncidentNumber,
-        kind: &str,
-        payload: &Value,
-        text: String,
-    ) -> Result<(), StoreError> {
-        let kind: &'static str = match kind {
-            "sla_warning" => "sla_warning",
-            "sla_breached" => "sla_breached",
-            other => return Err(StoreError::corrupt("timers.kind", other)),
-        };
-        let actor = Actor { kind: ActorKind::System, user_id: None, name: "switchyard (sla)".into(), run_id: None };
-        let event = PendingEvent {
-            incident_id: number.0,
-            kind,
-            field: None,
-            old_value: None,
-            new_value: Some(payload.clone()),
-            body: Some(text),
-            visibility: Visibility::Internal,
-        };
-        append_events(&txn.txn, time::to_micros(time::now()), [(&actor, event)]).await
-    }
-
     /// How many stored clocks are in each state: (state, count).
     pub async fn sla_clock_counts(&self) -> Result<Vec<(String, i64)>, StoreError> {
         Ok(sla_clock::Entity::find()
@@ -476,8 +373,8 @@ impl Store {
             check_text(&mut v, "comment", comment, TEXT_MAX, false);
         }
         v.finish()?;
-        let txn = self.begin_write().await?;
-        let row = incident::Entity::find_by_id(number.0).one(&txn).await?.ok_or_else(|| StoreError::not_found("incident", number))?;
+        let txn = self.begin().await?;
+        let row = incident::Entity::find_by_id(number.0).one(&*txn).await?.ok_or_else(|| StoreError::not_found("incident", number))?;
         let status: Status = row.status.parse().map_err(|e| StoreError::corrupt("incidents.status", e))?;
         if !matches!(status, Status::Resolved | Status::Closed) {
             return Err(DomainError::invalid(
@@ -487,7 +384,7 @@ impl Store {
             )
             .into());
         }
-        if incident_csat::Entity::find_by_id(number.0).one(&txn).await?.is_some() {
+        if incident_csat::Entity::find_by_id(number.0).one(&*txn).await?.is_some() {
             return Err(StoreError::Conflict { field: "score".into(), message: format!("{number} was already rated") });
         }
         let now = time::to_micros(time::now());
@@ -498,13 +395,114 @@ impl Store {
             user_id: Set(actor.user_id.unwrap_or(0)),
             created_at: Set(now),
         })
-        .exec_without_returning(&txn)
+        .exec_without_returning(&*txn)
         .await?;
         let rated = FieldChange { field: "csat".into(), old: Value::Null, new: json!(score) };
-        let event = PendingEvent { body: comment, ..PendingEvent::change(number.0, rated) };
-        append_events(&txn, now, [(actor, event)]).await?;
+        let entry = HistoryEntry { body: comment, ..HistoryEntry::change(rated) };
+        txn.append_events(time::from_micros(now), [(actor, number, entry)]).await?;
         txn.commit().await?;
-        self.events_written.notify_readers();
         Ok(())
+    }
+}
+
+impl WriteTxn {
+    /// Replaces what is stored about these incidents' service levels: their
+    /// clocks, their service facts and their future SLA timers (one per
+    /// warning still to come and one per breach, for running clocks).
+    pub async fn replace_sla(&self, outcomes: &[SlaOutcome]) -> Result<(), StoreError> {
+        let now = time::to_micros(time::now());
+        for chunk in outcomes.chunks(CHUNK) {
+            let ids: Vec<i64> = chunk.iter().map(|o| o.number.0).collect();
+            sla_clock::Entity::delete_many().filter(sla_clock::Column::IncidentId.is_in(ids.clone())).exec(&self.txn).await?;
+            incident_service_fact::Entity::delete_many()
+                .filter(incident_service_fact::Column::IncidentId.is_in(ids.clone()))
+                .exec(&self.txn)
+                .await?;
+            // Timers already due stay for the scheduler, which checks them
+            // against the clock when it fires them: a recompute that runs
+            // between a timer's instant and its firing (or before the
+            // scheduler after a restart) must not lose the warning.
+            timer::Entity::delete_many()
+                .filter(timer::Column::IncidentId.is_in(ids))
+                .filter(timer::Column::Kind.is_in(SLA_TIMER_KINDS))
+                .filter(timer::Column::DueAt.gt(now))
+                .exec(&self.txn)
+                .await?;
+            let clocks: Vec<sla_clock::ActiveModel> =
+                chunk.iter().flat_map(|o| o.clocks.iter().map(|c| clock_row(o.number, c, now))).collect();
+            if !clocks.is_empty() {
+                sla_clock::Entity::insert_many(clocks).exec_without_returning(&self.txn).await?;
+            }
+            let facts: Vec<incident_service_fact::ActiveModel> = chunk
+                .iter()
+                .map(|o| incident_service_fact::ActiveModel {
+                    incident_id: Set(o.number.0),
+                    first_assigned_at: Set(o.first_assigned_at.map(time::to_micros)),
+                    responded_at: Set(o.responded_at.map(time::to_micros)),
+                    reopen_count: Set(o.reopen_count as i32),
+                    resolution_business_us: Set(o.resolution_business.and_then(|d| d.num_microseconds())),
+                    computed_at: Set(now),
+                })
+                .collect();
+            incident_service_fact::Entity::insert_many(facts).exec_without_returning(&self.txn).await?;
+            let timers: Vec<timer::ActiveModel> = chunk
+                .iter()
+                .flat_map(|o| {
+                    o.clocks.iter().flat_map(move |clock| {
+                        clock.timers().into_iter().filter(move |t| time::to_micros(t.at) > now).map(move |t| timer::ActiveModel {
+                            id: sea_orm::ActiveValue::NotSet,
+                            kind: Set(if t.percent >= 100 { "sla_breached" } else { "sla_warning" }.to_owned()),
+                            due_at: Set(time::to_micros(t.at)),
+                            run_id: Set(None),
+                            incident_id: Set(Some(o.number.0)),
+                            payload: Set(json!({
+                                "target": t.target, "percent": t.percent, "policy": clock.policy,
+                                "due_at": clock.due_at.map_or(0, |d| d.timestamp_millis()),
+                            })
+                            .to_string()),
+                            created_at: Set(now),
+                        })
+                    })
+                })
+                .collect();
+            for timers in timers.chunks(CHUNK) {
+                timer::Entity::insert_many(timers.to_vec()).exec_without_returning(&self.txn).await?;
+            }
+        }
+        self.wrote(Topic::Timers);
+        Ok(())
+    }
+
+    /// Appends an SLA event (`sla_warning` or `sla_breached`) to an
+    /// incident's history, as Switchyard, visible to agents.
+    pub async fn record_sla_event(&self, number: IncidentNumber, kind: &str, payload: &Value, text: String) -> Result<(), StoreError> {
+        let kind = match kind {
+            "sla_warning" => EventKind::SlaWarning,
+            "sla_breached" => EventKind::SlaBreached,
+            other => return Err(StoreError::corrupt("timers.kind", other)),
+        };
+        let actor = Actor::named_system("switchyard (sla)");
+        let entry = HistoryEntry {
+            kind,
+            field: None,
+            old_value: None,
+            new_value: Some(payload.clone()),
+            body: Some(text),
+            visibility: Visibility::Internal,
+        };
+        self.append_events(time::now(), [(&actor, number, entry)]).await
+    }
+
+    /// The SLA configuration in force, read inside this transaction.
+    pub async fn sla_settings(&self) -> Result<SlaSettings, StoreError> {
+        self.store.load_sla_settings(&self.txn).await
+    }
+
+    /// What the SLA tracker needs of these incidents, read inside this
+    /// transaction: the incident rows, their whole histories and their
+    /// service names, in three queries per chunk. Unknown numbers are
+    /// skipped.
+    pub async fn sla_inputs(&self, numbers: &[IncidentNumber]) -> Result<Vec<SlaInput>, StoreError> {
+        self.store.load_sla_inputs(&self.txn, numbers).await
     }
 }

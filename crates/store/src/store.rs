@@ -14,6 +14,7 @@ use switchyard_migrations::{Migrator, MigratorTrait};
 use crate::create_queue::CreateQueue;
 use crate::error::StoreError;
 use crate::settings::SettingsCache;
+use crate::txn::{PG_CHANNEL, Signals, Topic, WriteTxn, parse_payload};
 
 /// Which database the store runs on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -54,33 +55,12 @@ pub struct Store {
     /// `None` in the copy the create queue's writer task holds, so the
     /// queue closes once every public handle is dropped.
     pub(crate) creates: Option<CreateQueue>,
-    /// Notified after commits that may have appended events.
-    pub(crate) events_written: Arc<EventSignal>,
-}
-
-/// Wakes every reader of the event log in this process (the workflow
-/// dispatcher, the SLA tracker) after a commit that may have appended
-/// events. Each reader has its own [`tokio::sync::Notify`], so a wake-up
-/// meant for one is never taken by another.
-#[derive(Debug, Default)]
-pub(crate) struct EventSignal {
-    readers: Mutex<Vec<Arc<tokio::sync::Notify>>>,
-}
-
-impl EventSignal {
-    /// Wakes every reader (a reader that is not waiting keeps the wake-up).
-    pub(crate) fn notify_readers(&self) {
-        for reader in self.readers.lock().unwrap_or_else(|e| e.into_inner()).iter() {
-            reader.notify_one();
-        }
-    }
-
-    /// A new reader's wake-up.
-    pub(crate) fn subscribe(&self) -> Arc<tokio::sync::Notify> {
-        let reader = Arc::new(tokio::sync::Notify::new());
-        self.readers.lock().unwrap_or_else(|e| e.into_inner()).push(reader.clone());
-        reader
-    }
+    /// Readers waiting for commits, by topic (see [`crate::txn`]).
+    pub(crate) signals: Arc<Signals>,
+    /// The PostgreSQL schema (`None`: the server's search path).
+    pub(crate) schema: Option<String>,
+    /// Whether this process listens for other nodes' wake-ups yet.
+    listening: Arc<std::sync::Once>,
 }
 
 impl std::fmt::Debug for Store {
@@ -141,7 +121,9 @@ impl Store {
             backend,
             settings: Arc::new(Mutex::new(SettingsCache::default())),
             creates: None,
-            events_written: Arc::default(),
+            signals: Arc::default(),
+            schema: options.schema.clone(),
+            listening: Arc::new(std::sync::Once::new()),
         };
         store.creates = Some(CreateQueue::start(store.clone(), options.batch_max.max(1)));
         Ok(store)
@@ -202,12 +184,73 @@ impl Store {
     /// Starts a write transaction. On SQLite it is `BEGIN IMMEDIATE`, so the
     /// write lock is taken up front and another process's writer makes us
     /// wait (busy timeout) rather than fail half-way.
-    pub(crate) async fn begin_write(&self) -> Result<DatabaseTransaction, StoreError> {
+    pub async fn begin(&self) -> Result<WriteTxn, StoreError> {
         let options = TransactionOptions {
             sqlite_transaction_mode: (self.backend == Backend::Sqlite).then_some(sea_orm::SqliteTransactionMode::Immediate),
             ..Default::default()
         };
-        Ok(self.write.begin_with_options(options).await?)
+        Ok(WriteTxn::new(self.write.begin_with_options(options).await?, self.clone()))
+    }
+
+    /// The schema name other nodes' wake-ups are addressed to.
+    pub(crate) fn schema_name(&self) -> &str {
+        self.schema.as_deref().unwrap_or("public")
+    }
+
+    /// A new wake-up for `topic`: notified after every commit (of this
+    /// process, and on PostgreSQL of every node) that wrote to it. Each
+    /// reader takes its own once and waits on it (and polls as well, as a
+    /// fallback).
+    pub fn subscribe(&self, topic: Topic) -> Arc<tokio::sync::Notify> {
+        if self.backend == Backend::Postgres {
+            let store = self.clone();
+            self.listening.call_once(move || store.listen_to_other_nodes());
+        }
+        self.signals.subscribe(topic)
+    }
+
+    /// Starts the task that turns other nodes' `pg_notify` wake-ups into
+    /// local ones. It reconnects after errors and ends when every handle
+    /// of this store is gone.
+    fn listen_to_other_nodes(&self) {
+        let pool = self.write.get_postgres_connection_pool().clone();
+        let signals = Arc::downgrade(&self.signals);
+        let schema = self.schema_name().to_owned();
+        tokio::spawn(async move {
+            use sea_orm::sqlx::postgres::PgListener;
+            loop {
+                let mut listener = match PgListener::connect_with(&pool).await {
+                    Ok(l) => l,
+                    Err(e) => {
+                        tracing::warn!(error = %e, "cannot listen for other nodes' wake-ups; retrying");
+                        tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+                        continue;
+                    }
+                };
+                if let Err(e) = listener.listen(PG_CHANNEL).await {
+                    tracing::warn!(error = %e, "LISTEN failed; retrying");
+                    tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+                    continue;
+                }
+                loop {
+                    let Some(signals) = signals.upgrade() else { return };
+                    match tokio::time::timeout(std::time::Duration::from_secs(5), listener.try_recv()).await {
+                        Err(_) => continue,
+                        Ok(Ok(Some(n))) => {
+                            if let Some(bits) = parse_payload(n.payload(), &schema) {
+                                signals.wake(bits);
+                            }
+                        }
+                        // The connection dropped: notifications may have been
+                        // missed, so wake everyone once and reconnect.
+                        Ok(Ok(None)) | Ok(Err(_)) => {
+                            signals.wake(0xff);
+                            break;
+                        }
+                    }
+                }
+            }
+        });
     }
 }
 

@@ -4,6 +4,7 @@ use serde_json::json;
 use switchyard_domain::DomainError;
 use switchyard_domain::cmdb::{CiClass, Direction, RelationKind, Relationship};
 use switchyard_domain::directory::Role;
+use switchyard_domain::history::EventKind;
 use switchyard_domain::incident::{Channel, IncidentNumber, Level, PendingReason, Priority, ResolutionCode, Status};
 use switchyard_domain::lifecycle::TransitionRequest;
 use switchyard_store::testing::TestDatabase;
@@ -98,7 +99,7 @@ both_backends!(create_get_and_history, |db: TestDatabase| async move {
     assert_eq!(got.incident.affected_ci_ids, vec![f.server_id]);
     let history = store.history(IncidentNumber(1), true).await.unwrap();
     assert_eq!(history.len(), 1);
-    assert_eq!(history[0].kind, "created");
+    assert_eq!(history[0].kind, EventKind::Created);
     assert_eq!(history[0].actor.name, "switchyard");
 });
 
@@ -197,7 +198,7 @@ both_backends!(lifecycle_and_notes, |db: TestDatabase| async move {
     let public = store.history(n, false).await.unwrap();
     let all = store.history(n, true).await.unwrap();
     assert_eq!(all.len(), public.len() + 1);
-    assert!(public.iter().all(|e| e.kind != "work_note"));
+    assert!(public.iter().all(|e| e.kind != EventKind::WorkNote));
     let kinds: Vec<&str> = all.iter().map(|e| e.kind.as_str()).collect();
     assert_eq!(kinds.iter().filter(|k| **k == "status_changed").count(), 4);
     // Sequence numbers are strictly increasing and gap-free.

@@ -66,6 +66,52 @@ impl fmt::Display for RunStatus {
     }
 }
 
+/// How one step attempt ended, as recorded.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum StepStatus {
+    /// The plugin ran and its actions were applied.
+    Succeeded,
+    /// The attempt failed (see its error); nothing of it was applied.
+    Failed,
+    /// The step's `when` did not hold.
+    Skipped,
+}
+
+impl StepStatus {
+    /// Every status.
+    pub const ALL: &'static [StepStatus] = &[StepStatus::Succeeded, StepStatus::Failed, StepStatus::Skipped];
+
+    /// The stable name used in the API and the database.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            StepStatus::Succeeded => "succeeded",
+            StepStatus::Failed => "failed",
+            StepStatus::Skipped => "skipped",
+        }
+    }
+
+    /// The status with this name.
+    pub fn parse(name: &str) -> Option<StepStatus> {
+        StepStatus::ALL.iter().copied().find(|s| s.as_str() == name)
+    }
+
+    /// How an outcome is recorded.
+    pub fn of(outcome: &StepOutcome) -> StepStatus {
+        match outcome {
+            StepOutcome::Succeeded { .. } => StepStatus::Succeeded,
+            StepOutcome::Failed { .. } => StepStatus::Failed,
+            StepOutcome::Skipped => StepStatus::Skipped,
+        }
+    }
+}
+
+impl fmt::Display for StepStatus {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
 /// The state of one run, small enough to store as a row.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RunState {
@@ -75,8 +121,13 @@ pub struct RunState {
     pub step: usize,
     /// The current attempt of that step, 1-based.
     pub attempt: u32,
-    /// How many steps the run has started, the current one included.
+    /// How many steps the run has started, the current one included
+    /// (retries of a step do not count; this is what
+    /// [`MAX_STEPS_PER_RUN`] bounds).
     pub steps_run: u32,
+    /// How many step attempts have ended, retries included: the ordinal
+    /// of the next attempt's record is this plus one.
+    pub executions: u32,
 }
 
 /// What one attempt of a step came to.
@@ -114,6 +165,8 @@ pub enum FailureKind {
     Timeout,
     /// The host refused the plugin's actions (for example an unknown group).
     Rejected,
+    /// The step's `when` condition could not be evaluated on the ticket.
+    Condition,
 }
 
 impl FailureKind {
@@ -126,6 +179,7 @@ impl FailureKind {
             FailureKind::Trap => "trap",
             FailureKind::Timeout => "timeout",
             FailureKind::Rejected => "rejected",
+            FailureKind::Condition => "condition",
         }
     }
 
@@ -162,7 +216,7 @@ pub enum Command {
 
 /// Starts a run at the first step.
 pub fn start(doc: &WorkflowDocument) -> (RunState, Command) {
-    let state = RunState { status: RunStatus::Pending, step: 0, attempt: 0, steps_run: 0 };
+    let state = RunState { status: RunStatus::Pending, step: 0, attempt: 0, steps_run: 0, executions: 0 };
     if doc.steps.is_empty() {
         return finish(&state, RunStatus::Failed, Some("the workflow has no steps".to_owned()));
     }
@@ -187,6 +241,7 @@ pub fn advance(doc: &WorkflowDocument, state: &RunState, outcome: &StepOutcome) 
     if state.status.is_terminal() {
         return (state.clone(), Command::Finish(state.status, None));
     }
+    let state = &RunState { executions: state.executions + 1, ..state.clone() };
     let Some(step) = doc.steps.get(state.step) else {
         return finish(state, RunStatus::Failed, Some(format!("the run is at step {} of {}", state.step, doc.steps.len())));
     };
@@ -238,7 +293,8 @@ fn enter(state: &RunState, index: usize) -> (RunState, Command) {
             Some(format!("the run would start more than {MAX_STEPS_PER_RUN} steps; a plugin's next_step may loop")),
         );
     }
-    let state = RunState { status: RunStatus::Running, step: index, attempt: 1, steps_run: state.steps_run + 1 };
+    let state =
+        RunState { status: RunStatus::Running, step: index, attempt: 1, steps_run: state.steps_run + 1, executions: state.executions };
     (state, Command::RunStep { step: index, attempt: 1 })
 }
 

@@ -6,6 +6,7 @@ use std::str::FromStr;
 use chrono::{DateTime, Utc};
 use chrono_tz::Tz;
 use serde::{Deserialize, Serialize};
+pub use switchyard_domain::sla::SlaTarget;
 
 use crate::document::WorkflowDocument;
 
@@ -98,26 +99,6 @@ pub struct SlaTrigger {
     /// The targets that fire the trigger; empty means both.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub targets: Vec<SlaTarget>,
-}
-
-/// An SLA target.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum SlaTarget {
-    /// Time to first response.
-    Response,
-    /// Time to resolution.
-    Resolution,
-}
-
-impl SlaTarget {
-    /// The name used in documents and events.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            SlaTarget::Response => "response",
-            SlaTarget::Resolution => "resolution",
-        }
-    }
 }
 
 /// Options of `inbound_channel`.

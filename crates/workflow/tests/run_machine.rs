@@ -30,7 +30,7 @@ fn five_steps() -> WorkflowDocument {
 }
 
 fn at(step: usize, attempt: u32, steps_run: u32) -> RunState {
-    RunState { status: RunStatus::Running, step, attempt, steps_run }
+    RunState { status: RunStatus::Running, step, attempt, steps_run, executions: 0 }
 }
 
 fn ok() -> StepOutcome {
@@ -61,7 +61,7 @@ fn transitions() {
     use FailureKind::*;
     let d = five_steps();
     let retry = |step, attempt, ms| Command::RetryAfter { step, attempt, delay: Duration::from_millis(ms) };
-    let waiting = |step, attempt, steps_run| RunState { status: RunStatus::Waiting, step, attempt, steps_run };
+    let waiting = |step, attempt, steps_run| RunState { status: RunStatus::Waiting, step, attempt, steps_run, executions: 0 };
     // (name, state, outcome, expected state, expected command; None = a finish checked below)
     let cases: Vec<(&str, RunState, StepOutcome, RunState, Command)> = vec![
         ("success goes on", at(0, 1, 1), ok(), at(1, 1, 2), run_step(1, 1)),
@@ -84,6 +84,8 @@ fn transitions() {
     ];
     for (name, state, outcome, expected_state, expected_command) in cases {
         let (got_state, got_command) = advance(&d, &state, &outcome);
+        assert_eq!(got_state.executions, state.executions + 1, "{name}: every ended attempt counts once");
+        let got_state = RunState { executions: 0, ..got_state };
         assert_eq!((got_state, got_command), (expected_state, expected_command), "{name}");
     }
 }
@@ -135,7 +137,7 @@ fn finishes() {
 fn a_finished_run_stays_finished() {
     let d = five_steps();
     for status in [RunStatus::Succeeded, RunStatus::Failed] {
-        let state = RunState { status, step: 2, attempt: 1, steps_run: 3 };
+        let state = RunState { status, step: 2, attempt: 1, steps_run: 3, executions: 4 };
         assert_eq!(advance(&d, &state, &ok()), (state.clone(), Command::Finish(status, None)));
     }
 }

@@ -305,7 +305,7 @@ impl From<EventRecord> for EventDto {
         Self {
             seq: e.seq,
             number: e.number.to_string(),
-            kind: e.kind,
+            kind: e.kind.to_string(),
             actor_kind: format!("{:?}", e.actor.kind).to_lowercase(),
             actor: e.actor.name,
             field: e.field,

@@ -98,7 +98,7 @@ impl From<SlaClock> for SlaClockDto {
 /// policies in force.
 pub(crate) async fn clocks_of(state: &AppState, number: IncidentNumber) -> ApiResult<Vec<SlaClockDto>> {
     let settings = state.store.sla_settings().await?;
-    let inputs = state.store.sla_inputs_read(&[number]).await?;
+    let inputs = state.store.sla_inputs(&[number]).await?;
     let now = Utc::now();
     Ok(inputs
         .first()

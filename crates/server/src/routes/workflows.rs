@@ -11,7 +11,7 @@ use serde_json::Value;
 use switchyard_domain::incident::IncidentNumber;
 use switchyard_engine::dry_run::{DryRunReport, DryRunRequest};
 use switchyard_engine::{Engine, EngineError, PublishMode};
-use switchyard_store::{NotificationRecord, RunFilter, RunRecord, StepRecord, WorkflowSummary, WorkflowVersion};
+use switchyard_store::{NotificationRecord, NotificationStatus, RunFilter, RunRecord, StepRecord, WorkflowSummary, WorkflowVersion};
 use switchyard_workflow::{Format, Problems, RunStatus};
 use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::router::OpenApiRouter;
@@ -381,7 +381,7 @@ impl From<RunRecord> for RunDto {
             ticket: r.incident_id.map(|i| IncidentNumber(i).to_string()),
             origin: r.origin,
             trigger: r.trigger,
-            status: r.status,
+            status: r.status.to_string(),
             step: r.step,
             attempt: r.attempt,
             error: r.error,
@@ -413,13 +413,14 @@ pub struct RunQuery {
 pub async fn list_runs(State(state): State<AppState>, caller: Caller, ApiQuery(q): ApiQuery<RunQuery>) -> ApiResult<Json<Vec<RunDto>>> {
     caller.require_agent()?;
     let incident_id = q.ticket.as_deref().map(|t| ticket_number("ticket", t).map(|n| n.0)).transpose()?;
-    if let Some(s) = &q.status
-        && RunStatus::parse(s).is_none()
-    {
-        let names: Vec<&str> = RunStatus::ALL.iter().map(|r| r.as_str()).collect();
-        return Err(ApiError::field("status", "one_of", format!("`{s}` is not one of {}", names.join(", "))));
-    }
-    let filter = RunFilter { workflow_id: q.workflow, incident_id, status: q.status, before_id: q.before, limit: page_limit(q.limit)? };
+    let status = match &q.status {
+        Some(s) => Some(RunStatus::parse(s).ok_or_else(|| {
+            let names: Vec<&str> = RunStatus::ALL.iter().map(|r| r.as_str()).collect();
+            ApiError::field("status", "one_of", format!("`{s}` is not one of {}", names.join(", ")))
+        })?),
+        None => None,
+    };
+    let filter = RunFilter { workflow_id: q.workflow, incident_id, status, before_id: q.before, limit: page_limit(q.limit)? };
     Ok(Json(state.store.list_runs(&filter).await?.into_iter().map(Into::into).collect()))
 }
 
@@ -463,7 +464,7 @@ impl From<StepRecord> for StepDto {
             step_id: s.step_id,
             attempt: s.attempt,
             plugin: format!("{}@{} ({})", s.plugin_id, s.plugin_version, s.plugin_sha256),
-            status: s.status,
+            status: s.status.to_string(),
             input: s.input,
             output: s.output,
             actions: s.actions,
@@ -534,7 +535,7 @@ impl From<NotificationRecord> for NotificationDto {
             recipients: x.recipients,
             subject: x.subject,
             body: x.body,
-            status: n.status,
+            status: n.status.as_str().to_owned(),
             created_at: n.created_at,
         }
     }
@@ -564,7 +565,14 @@ pub async fn list_notifications(
 ) -> ApiResult<Json<Vec<NotificationDto>>> {
     caller.require_agent()?;
     let incident_id = q.ticket.as_deref().map(|t| ticket_number("ticket", t).map(|n| n.0)).transpose()?;
-    let rows = state.store.list_notifications(incident_id, q.status.as_deref(), q.after, page_limit(q.limit)?).await?;
+    let status = match &q.status {
+        Some(s) => Some(NotificationStatus::parse(s).ok_or_else(|| {
+            let names: Vec<&str> = NotificationStatus::ALL.iter().map(|n| n.as_str()).collect();
+            ApiError::field("status", "one_of", format!("`{s}` is not one of {}", names.join(", ")))
+        })?),
+        None => None,
+    };
+    let rows = state.store.list_notifications(incident_id, status, q.after, page_limit(q.limit)?).await?;
     Ok(Json(rows.into_iter().map(Into::into).collect()))
 }
 

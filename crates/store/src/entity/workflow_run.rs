@@ -15,6 +15,7 @@ pub struct Model {
     pub step: i32,
     pub attempt: i32,
     pub steps_run: i32,
+    pub executions: i32,
     pub outputs: String,
     pub error: Option<String>,
     pub due_at: i64,
