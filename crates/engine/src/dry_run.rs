@@ -140,8 +140,11 @@ pub(crate) async fn run(inner: &Arc<Inner>, request: DryRunRequest) -> Result<Dr
     let workflow = Arc::new(LoadedWorkflow::new(request.document.clone()));
     let overlay = Arc::new(MemoryKv::default());
     // Oldest first, as they happened; reported newest first.
+    let mut numbers = numbers;
+    numbers.sort();
+    numbers.dedup();
     let mut tickets = Vec::with_capacity(numbers.len());
-    for number in numbers.into_iter().rev() {
+    for number in numbers {
         tickets.push(dry_run_ticket(inner, &runner, &workflow, &overlay, number).await?);
     }
     tickets.reverse();

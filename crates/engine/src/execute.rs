@@ -149,6 +149,9 @@ pub(crate) async fn execute_batch(inner: &Arc<Inner>, runs: Vec<RunRecord>) -> R
         // Increments commit in the order they were handed out.
         executed.sort_by_key(|e| e.journal.first_reservation());
         let commits: Vec<RunCommit> = executed.iter().map(|e| commit_of(inner, e)).collect();
+        if let Some(hook) = &inner.config.hooks.before_commit {
+            hook(executed.iter().map(|e| e.run.id).collect()).await;
+        }
         let verdicts = commit(inner, commits).await?;
         tracing::debug!(
             runs = executed.len(),

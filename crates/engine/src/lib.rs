@@ -77,6 +77,27 @@ pub struct EngineConfig {
     /// Cron firings missed by at most this much (e.g. while stopped) still
     /// fire on start; older ones are skipped and logged.
     pub cron_catch_up: Duration,
+    /// Named points where a test can stop the engine (none in production).
+    pub hooks: EngineHooks,
+}
+
+/// A hook: awaited by the engine at a named point, with the ids of the
+/// runs concerned.
+pub type Hook = Arc<dyn Fn(Vec<i64>) -> std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>> + Send + Sync>;
+
+/// Named points where tests stop the engine to act in between, so that
+/// interleavings (a person editing a ticket while a run is in flight) are
+/// tested deterministically rather than by timing.
+#[derive(Clone, Default)]
+pub struct EngineHooks {
+    /// Just before a pass of runs commits.
+    pub before_commit: Option<Hook>,
+}
+
+impl std::fmt::Debug for EngineHooks {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("EngineHooks").field("before_commit", &self.before_commit.is_some()).finish()
+    }
 }
 
 impl Default for EngineConfig {
@@ -90,6 +111,7 @@ impl Default for EngineConfig {
             poll: Duration::from_secs(1),
             max_depth: 3,
             cron_catch_up: Duration::from_secs(3600),
+            hooks: EngineHooks::default(),
         }
     }
 }

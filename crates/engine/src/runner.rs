@@ -337,11 +337,28 @@ impl Runner {
         // Wait for a slot: the plugin host has a fixed number of instance
         // slots, and the deadline should measure the plugin, not the queue.
         let _slot = self.inner.step_slots.clone().acquire_owned().await;
-        let scope = Arc::new(StepScope { journal: exec.journal.clone(), snapshot: self.snapshot.clone() });
+        let scope = Arc::new(StepScope { journal: exec.journal.clone(), snapshot: self.snapshot.clone(), turn: Default::default() });
         let clock = Instant::now();
-        let result = STEP_SCOPE.scope(scope, plugin.run_within(&input, spec.timeout())).await;
+        let result = STEP_SCOPE.scope(scope.clone(), plugin.run_within(&input, spec.timeout())).await;
         record.duration_us = clock.elapsed().as_micros() as i64;
         drop(_slot);
+        let outcome = self.outcome(exec, spec, step, result, actor_name).await;
+        // The step's actions are applied (or refused): the next step may read
+        // the agents' load.
+        scope.turn.give_back().await;
+        outcome
+    }
+
+    /// Classifies what the plugin returned and applies its actions.
+    async fn outcome(
+        &self,
+        exec: &mut Execution,
+        spec: &StepSpec,
+        step: &mut ExecutedStep,
+        result: Result<switchyard_plugin_host::StepOutcome, PluginError>,
+        actor_name: String,
+    ) -> StepOutcome {
+        let record = &mut step.record;
         match result {
             Ok(outcome) => {
                 record.logs = serde_json::to_value(&outcome.logs).unwrap_or(json!([]));

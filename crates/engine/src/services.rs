@@ -151,7 +151,10 @@ impl StoreServices {
 
     async fn agents(&self, group: &str) -> Result<Vec<AgentLoad>, ServiceError> {
         let agents = match scope() {
-            Some(s) => s.snapshot.group_agents(group).await,
+            Some(s) => {
+                s.turn.take(&s.snapshot).await;
+                s.snapshot.group_agents(group).await
+            }
             None => self.store.group_agents(group).await,
         };
         Ok(agents.map_err(service_error("directory"))?.unwrap_or_default())
@@ -171,6 +174,8 @@ pub(crate) struct StepScope {
     pub(crate) journal: Arc<KvJournal>,
     /// The batch's directory.
     pub(crate) snapshot: Arc<DirectorySnapshot>,
+    /// The step's hold on the directory turn (see [`crate::snapshot`]).
+    pub(crate) turn: crate::snapshot::DirectoryTurn,
 }
 
 fn scope() -> Option<Arc<StepScope>> {

@@ -8,9 +8,15 @@
 //! least-loaded pick later in the batch sees the tickets handed out
 //! earlier in it (without that, a burst for one group would all go to the
 //! same agent).
+//!
+//! Reading agents' load and acting on it must not interleave between runs
+//! (two steps reading the same load would pick the same agent), so a step
+//! that reads members or on-shift agents takes the batch's *directory
+//! turn* and holds it until its actions are applied ([`DirectoryTurn`]).
+//! Steps that do not read the directory never wait for it.
 
 use std::collections::HashMap;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
 use switchyard_domain::edit::{References, Wanted};
 use switchyard_store::{AgentLoad, GroupRecord, Store, StoreError};
@@ -25,6 +31,29 @@ pub(crate) struct DirectorySnapshot {
     /// agent by this batch's runs so far.
     assigned: Mutex<HashMap<String, i64>>,
     references: tokio::sync::Mutex<(References, Wanted)>,
+    turn: Arc<tokio::sync::Mutex<()>>,
+}
+
+/// One step's hold on the batch's directory turn: taken at the step's
+/// first read of agents' load, given back when the step has ended.
+#[derive(Debug, Default)]
+pub(crate) struct DirectoryTurn {
+    held: tokio::sync::Mutex<Option<tokio::sync::OwnedMutexGuard<()>>>,
+}
+
+impl DirectoryTurn {
+    /// Takes the turn unless this step holds it already.
+    pub(crate) async fn take(&self, snapshot: &DirectorySnapshot) {
+        let mut held = self.held.lock().await;
+        if held.is_none() {
+            *held = Some(snapshot.turn.clone().lock_owned().await);
+        }
+    }
+
+    /// Gives the turn back (the step's actions are applied).
+    pub(crate) async fn give_back(&self) {
+        self.held.lock().await.take();
+    }
 }
 
 impl DirectorySnapshot {
@@ -35,6 +64,7 @@ impl DirectorySnapshot {
             groups: Default::default(),
             assigned: Default::default(),
             references: Default::default(),
+            turn: Arc::default(),
         }
     }
 

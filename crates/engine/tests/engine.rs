@@ -2,112 +2,18 @@
 //! PostgreSQL schema) with the real shipped plugins (wasm components built
 //! by scripts/build-plugins.sh into plugins/dist).
 
-use std::path::{Path, PathBuf};
-use std::sync::Arc;
-use std::time::{Duration, Instant};
-use switchyard_domain::history::EventKind;
-use switchyard_workflow::RunStatus;
-
 use chrono::Utc;
-use switchyard_domain::directory::Role;
-use switchyard_domain::incident::{Channel, IncidentNumber, Level};
+use switchyard_domain::history::EventKind;
+use switchyard_domain::incident::IncidentNumber;
+use switchyard_engine::PublishMode;
 use switchyard_engine::dry_run::DryRunRequest;
-use switchyard_engine::{Engine, EngineConfig, PublishMode};
-use switchyard_plugin_host::{HostConfig, PluginHost, Registry};
 use switchyard_store::testing::TestDatabase;
-use switchyard_store::{Actor, ActorKind, CreateIncident, GroupInput, RunFilter, Store, UserInput};
-use switchyard_workflow::Format;
+use switchyard_store::{Actor, ActorKind, RunFilter};
+use switchyard_workflow::{Format, RunStatus};
 
-fn root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
-}
+mod common;
 
-fn plugins_dir() -> PathBuf {
-    let dir = root().join("plugins/dist");
-    assert!(dir.join("routing/plugin.toml").exists(), "{} is missing: run scripts/build-plugins.sh first", dir.display());
-    dir
-}
-
-async fn start(store: &Store, node: &str) -> Engine {
-    // Compiled components are cached by content and engine hash, so tests
-    // can share one cache and compile each plugin once.
-    let config = HostConfig { cache_dir: Some(std::env::temp_dir().join("switchyard-test-plugin-cache")), ..HostConfig::default() };
-    let host = PluginHost::new(config, switchyard_engine::services::host_services(store.clone())).unwrap();
-    let registry = Arc::new(Registry::new());
-    switchyard_engine::catalog::install_directory(&host, &registry, &plugins_dir()).unwrap();
-    let config = EngineConfig { node: node.into(), poll: Duration::from_millis(50), ..EngineConfig::default() };
-    Engine::start(store.clone(), registry, config).await.unwrap()
-}
-
-async fn seed_directory(store: &Store) {
-    for (name, on_shift) in [("alice", true), ("bob", true), ("carol", true), ("dave", false)] {
-        store
-            .create_user(UserInput {
-                username: name.into(),
-                display_name: name.into(),
-                role: Some(Role::Agent),
-                on_shift: Some(on_shift),
-                ..Default::default()
-            })
-            .await
-            .unwrap();
-    }
-    store.create_user(UserInput { username: "rita".into(), display_name: "Rita".into(), ..Default::default() }).await.unwrap();
-    for (group, members) in
-        [("service-desk", vec!["alice"]), ("network-ops", vec!["bob", "dave"]), ("dba", vec!["carol"]), ("desk-side", vec![])]
-    {
-        store.create_group(GroupInput { name: group.into(), display_name: group.into(), ..Default::default() }).await.unwrap();
-        for m in members {
-            store.add_member(group, m).await.unwrap();
-        }
-    }
-}
-
-fn new_incident(title: &str, category: Option<&str>) -> CreateIncident {
-    CreateIncident {
-        title: title.into(),
-        description: format!("{title}, reported by phone"),
-        requester: "rita".into(),
-        channel: Channel::Portal,
-        category: category.map(str::to_owned),
-        subcategory: None,
-        service_id: None,
-        affected_ci_ids: vec![],
-        impact: Level::new(2).unwrap(),
-        urgency: Level::new(2).unwrap(),
-        priority_override: None,
-        assignment_group: None,
-        assignee: None,
-        custom_fields: serde_json::json!({}),
-        actor: Actor { kind: ActorKind::User, user_id: None, name: "rita".into(), run_id: None },
-    }
-}
-
-/// Waits until no run is pending, running or waiting.
-async fn settle(store: &Store) {
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
-        // The dispatcher must have reached the end of the log first: the
-        // runs it started are committed with its position, so counting
-        // after this sees them.
-        let position = store.position("dispatcher").await.unwrap();
-        let last = store.events_after(position, 1).await.unwrap();
-        let mut busy = 0;
-        for s in [RunStatus::Pending, RunStatus::Running, RunStatus::Waiting] {
-            busy += store.count_runs(s).await.unwrap();
-        }
-        if busy == 0 && last.is_empty() {
-            return;
-        }
-        assert!(Instant::now() < deadline, "runs did not settle: {busy} busy");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-}
-
-async fn publish_file(engine: &Engine, name: &str) {
-    let text = std::fs::read_to_string(root().join("workflows").join(name)).unwrap();
-    engine.publish(&text, Format::Yaml, "test", PublishMode::Always).await.unwrap();
-}
+use common::{new_incident, publish_file, seed_directory, settle, start};
 
 async fn default_workflow_routes_assigns_and_notifies(db: TestDatabase) {
     let store = &db.store;
@@ -265,21 +171,7 @@ async fn failing_step_is_retried_then_fails_cleanly(db: TestDatabase) {
     let store = &db.store;
     seed_directory(store).await;
     let engine = start(store, "node-a").await;
-    let wasm = root().join("plugins/target/wasm32-wasip2/release/test_hostile.wasm");
-    assert!(wasm.exists(), "{} is missing: run scripts/build-plugins.sh first", wasm.display());
-    let dir = tempfile::tempdir().unwrap();
-    let plugin = dir.path().join("hostile");
-    std::fs::create_dir(&plugin).unwrap();
-    std::fs::copy(&wasm, plugin.join("hostile.wasm")).unwrap();
-    std::fs::write(plugin.join("config.schema.json"), r#"{"type": "object"}"#).unwrap();
-    std::fs::write(
-        plugin.join("plugin.toml"),
-        "id = \"hostile\"\nversion = \"0.1.0\"\nname = \"Hostile\"\ndescription = \"test\"\nkinds = [\"routing\"]\nworld = \"full-step\"\n\
-         component = \"hostile.wasm\"\nconfig_schema = \"config.schema.json\"\n[capabilities]\ninterfaces = [\"log\", \"kv\", \"http\", \"cmdb\", \"tickets\", \"directory\", \"secrets\"]\n[limits]\ntimeout_ms = 1000\n",
-    )
-    .unwrap();
-    let host = PluginHost::new(HostConfig::default(), switchyard_engine::services::host_services(store.clone())).unwrap();
-    switchyard_engine::catalog::install_directory(&host, engine.registry(), dir.path()).unwrap();
+    let _plugins = common::install_hostile(&engine, store);
     let doc = "id: spin\nname: Spin\nversion: 1\ntriggers: [ { ticket_created: {} } ]\nsteps:\n  - id: spin\n    plugin: hostile\n    \
                config: { mode: loop }\n    timeout_ms: 50\n    retry: { max_attempts: 2, initial_backoff_ms: 10 }\n";
     engine.publish(doc, Format::Yaml, "test", PublishMode::Always).await.unwrap();

@@ -85,6 +85,10 @@ pub struct Rule {
 pub struct Criteria {
     /// Category, compared case-insensitively.
     pub category: Option<Vec<String>>,
+    /// `true`: only tickets without a category (so keyword rules can route
+    /// what the requester did not categorise, while categorised tickets go
+    /// by their category); `false`: only tickets with one.
+    pub uncategorised: Option<bool>,
     /// Subcategory, compared case-insensitively.
     pub subcategory: Option<Vec<String>>,
     /// Business service CI ids.
@@ -154,6 +158,9 @@ pub fn parse_config(text: &str) -> Result<Config, Vec<String>> {
             if len == Some(0) {
                 errors.push(format!("{at}.match.{field}: must not be an empty list"));
             }
+        }
+        if c.uncategorised == Some(true) && c.category.is_some() {
+            errors.push(format!("{at}.match.uncategorised: a rule cannot require a category and no category at once"));
         }
         for k in c.keywords.iter().flatten() {
             if k.trim().is_empty() {
@@ -230,6 +237,11 @@ fn any_eq_ci(list: &[String], value: Option<&str>) -> bool {
 pub fn matches(c: &Criteria, ticket: &Ticket, facts: &CmdbFacts) -> bool {
     if let Some(l) = &c.category
         && !any_eq_ci(l, ticket.category.as_deref())
+    {
+        return false;
+    }
+    if let Some(wanted) = c.uncategorised
+        && wanted != ticket.category.as_deref().is_none_or(|c| c.trim().is_empty())
     {
         return false;
     }

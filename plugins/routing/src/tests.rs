@@ -233,6 +233,33 @@ fn empty_match_is_catch_all() {
 }
 
 #[test]
+fn categorised_tickets_route_by_category_and_uncategorised_by_keywords() {
+    let cfg = json!({
+        "rules": [
+            {"name": "network", "group": "network-ops", "match": {"category": ["network"]}},
+            {"name": "network-keywords", "group": "network-ops", "match": {"uncategorised": true, "keywords": ["vpn"]}}
+        ],
+        "default_group": "service-desk"
+    });
+    let with = |category: Option<&str>, title: &str| Ticket { category: category.map(Into::into), title: title.into(), description: String::new(), ..ticket() };
+    // (category, title, group)
+    let table = [
+        (Some("network"), "network issue", "network-ops"),
+        (Some("network"), "printer on fire", "network-ops"),
+        (None, "VPN is down", "network-ops"),
+        (Some("hardware"), "VPN is down", "service-desk"),
+        (None, "printer on fire", "service-desk"),
+        (Some("  "), "vpn", "network-ops"),
+    ];
+    for (category, title, group) in table {
+        let r = route(&input(cfg.clone(), Some(with(category, title)), vec![])).unwrap();
+        assert_eq!(groups(&r), vec![group.to_string()], "{category:?} / {title}");
+    }
+    let contradiction = json!({"rules": [{"name": "a", "group": "g", "match": {"category": ["x"], "uncategorised": true}}]});
+    assert!(check_config(&contradiction.to_string()).unwrap_err().iter().any(|e| e.contains("uncategorised")));
+}
+
+#[test]
 fn invalid_configs() {
     let bad = [
         json!({}),
