@@ -91,6 +91,9 @@ pub struct SettingsArgs {
     /// Seconds a node holds a workflow run before another may take it over [default: 30].
     #[arg(long, global = true, env = "SWITCHYARD_RUN_LEASE_SECS")]
     pub run_lease_secs: Option<u64>,
+    /// Plugin steps running at once; each holds a sandbox with its memory [default: 8].
+    #[arg(long, global = true, env = "SWITCHYARD_MAX_PARALLEL_STEPS")]
+    pub max_parallel_steps: Option<usize>,
 }
 
 /// The same settings, from the file.
@@ -107,6 +110,7 @@ struct FileSettings {
     workflows_dir: Option<PathBuf>,
     node: Option<String>,
     run_lease_secs: Option<u64>,
+    max_parallel_steps: Option<usize>,
 }
 
 /// Resolved settings.
@@ -132,6 +136,8 @@ pub struct Settings {
     pub workflows_dir: PathBuf,
     /// Node name.
     pub node: String,
+    /// Plugin steps running at once.
+    pub max_parallel_steps: usize,
     /// Run lease.
     pub run_lease: std::time::Duration,
 }
@@ -160,6 +166,7 @@ impl SettingsArgs {
             workflows_dir: self.workflows_dir.or(file.workflows_dir).unwrap_or_else(|| PathBuf::from("workflows")),
             node: self.node.or(file.node).unwrap_or_else(|| "switchyard".into()),
             run_lease: std::time::Duration::from_secs(self.run_lease_secs.or(file.run_lease_secs).unwrap_or(30).max(1)),
+            max_parallel_steps: self.max_parallel_steps.or(file.max_parallel_steps).unwrap_or(8).clamp(1, 256),
             database_schema: self.database_schema.or(file.database_schema),
             data_dir,
             database_url,

@@ -19,6 +19,12 @@ use tracing_subscriber::EnvFilter;
 
 use crate::config::{Cli, Command, LogFormat, Settings};
 
+// glibc's allocator took about a sixth of the server's CPU under load
+// (malloc, free and their consolidation; BENCHMARKS.md); mimalloc's
+// per-thread heaps cost a fraction of that.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() {
     if let Err(e) = run() {
         eprintln!("error: {e:#}");
@@ -151,7 +157,10 @@ async fn serve(settings: Settings) -> anyhow::Result<()> {
     let app = switchyard_server::router(AppState::with_engine(store, engine.clone()));
     tracing::info!(%addr, "serving");
     axum::serve(listener, app).with_graceful_shutdown(shutdown_signal()).await?;
-    engine.shutdown();
+    // Hand this node's runs back so another node takes them at once.
+    if let Err(e) = engine.shutdown_and_release().await {
+        tracing::warn!(error = %e, "handing back this node's runs failed; they move on when their leases expire");
+    }
     tracing::info!("stopped");
     Ok(())
 }
@@ -160,7 +169,10 @@ async fn serve(settings: Settings) -> anyhow::Result<()> {
 /// directory) with every plugin of the plugins directory installed; also
 /// returns `id@version` of each. A missing directory installs nothing.
 pub(crate) fn install_plugins(settings: &Settings, services: HostServices) -> anyhow::Result<(Arc<Registry>, Vec<String>)> {
-    let host_config = HostConfig { cache_dir: Some(settings.data_dir.join("plugin-cache")), ..HostConfig::default() };
+    // Pooling slots for the engine's steps, with room for dry-runs and tools.
+    let slots = u32::try_from(settings.max_parallel_steps * 2).unwrap_or(u32::MAX);
+    let host_config =
+        HostConfig { cache_dir: Some(settings.data_dir.join("plugin-cache")), max_concurrent_instances: slots, ..HostConfig::default() };
     let host = PluginHost::new(host_config, services).context("starting the plugin host")?;
     let registry = Arc::new(Registry::new());
     let mut installed = Vec::new();
@@ -180,7 +192,12 @@ async fn start_engine(store: &Store, settings: &Settings) -> anyhow::Result<Engi
     } else {
         println!("Plugins: none ({} does not exist; build them with scripts/build-plugins.sh)", settings.plugins_dir.display());
     }
-    let config = EngineConfig { node: settings.node.clone(), lease: settings.run_lease, ..EngineConfig::default() };
+    let config = EngineConfig {
+        node: settings.node.clone(),
+        lease: settings.run_lease,
+        max_parallel_steps: settings.max_parallel_steps,
+        ..EngineConfig::default()
+    };
     let engine = Engine::start(store.clone(), registry, config).await.context("starting the workflow engine")?;
     if settings.workflows_dir.is_dir() {
         let published = engine

@@ -1,11 +1,13 @@
 //! The dispatcher: the event log as an outbox.
 //!
-//! One transaction per batch locks the `dispatcher` position, reads the
-//! events after it, starts the runs they trigger and moves the position
-//! past them. A crash before the commit leaves the position where it was,
-//! so the events are read again; the unique (workflow, origin) key of runs
-//! makes a second start of the same run impossible anyway. Several nodes
-//! may run the dispatcher: the position row's lock serialises them.
+//! Per batch it reads the events after the `dispatcher` position (and what
+//! their triggers need) from the read pool, then in one short write
+//! transaction locks the position, checks it has not moved, starts the runs
+//! and moves the position past the batch. A crash before the commit leaves
+//! the position where it was, so the events are read again; the unique
+//! (workflow, origin) key of runs makes a second start of the same run
+//! impossible anyway. Several nodes may run the dispatcher: the position
+//! row's lock and the check serialise them.
 //!
 //! The events of one change (one transaction writes one event per changed
 //! field, with consecutive `seq` and the same actor and instant) are
@@ -124,13 +126,17 @@ fn group(events: &[EventRecord]) -> Vec<Change<'_>> {
 }
 
 /// Dispatches one batch; returns how many events it consumed.
+///
+/// Everything is read first, outside the write lock (events, the runs that
+/// wrote them, the tickets a candidate workflow's conditions need); the
+/// write transaction then only checks the position is where the batch
+/// started (another node may have moved it: then the batch is read again),
+/// inserts the runs and moves the position.
 pub(crate) async fn dispatch_once(inner: &Inner) -> Result<usize, EngineError> {
     let store = &inner.store;
-    let txn = store.begin().await?;
-    let position = txn.lock_position(POSITION).await?;
-    let events = txn.events_after(position, inner.config.dispatch_batch).await?;
+    let position = store.position(POSITION).await?;
+    let events = store.events_after(position, inner.config.dispatch_batch).await?;
     if events.is_empty() {
-        txn.rollback().await?;
         return Ok(0);
     }
     let mut changes = group(&events);
@@ -141,54 +147,79 @@ pub(crate) async fn dispatch_once(inner: &Inner) -> Result<usize, EngineError> {
     }
     let consumed: usize = changes.iter().map(|c| c.events.len()).sum();
     let last_seq = changes.last().map(|c| c.events[c.events.len() - 1].seq).unwrap_or(position);
-
-    let workflows = inner.workflows.active();
-    let mut runs = Vec::new();
-    if !workflows.is_empty() {
-        // Which runs wrote these events (loop protection).
-        let parent_ids: HashSet<i64> = changes.iter().filter_map(|c| c.first().actor.run_id).collect();
-        let parents: HashMap<i64, RunRecord> = txn.runs(parent_ids.into_iter().collect()).await?.into_iter().map(|r| (r.id, r)).collect();
-        let numbers: Vec<IncidentNumber> = changes.iter().map(|c| c.first().number).collect::<HashSet<_>>().into_iter().collect();
-        let tickets: HashMap<IncidentNumber, Value> = txn
-            .incidents(&numbers)
-            .await?
-            .iter()
-            .map(|r: &IncidentRecord| (r.incident.number, serde_json::to_value(ticket_from_record(r)).unwrap_or(Value::Null)))
-            .collect();
-        for change in &changes {
-            let first = change.first();
-            // SLA events start the workflows with SLA triggers when their
-            // timer fires (crate::sla::fire), not as ticket updates.
-            if first.kind.is_sla() {
-                continue;
-            }
-            let fields = change.fields();
-            let (from, to) = change.status_move();
-            let (event, trigger) = if first.kind == EventKind::Created {
-                (TriggerEvent::Created, Trigger::TicketCreated)
-            } else {
-                (
-                    TriggerEvent::Updated { fields: &fields, status_from: from.as_deref(), status_to: to.as_deref() },
-                    Trigger::TicketUpdated(fields.clone()),
-                )
-            };
-            let parent = first.actor.run_id.and_then(|id| parents.get(&id));
-            let depth = parent.map_or(0, |p| p.depth + 1);
-            let Some(ticket) = tickets.get(&first.number) else { continue };
-            for w in workflows.iter() {
-                let own_change = parent.is_some_and(|p| p.workflow_id == w.id);
-                if own_change || depth > inner.config.max_depth || !w.triggered_by(&event, ticket) {
-                    continue;
-                }
-                runs.push(inner.leased_run(&w.id, w.version, Some(first.number.0), format!("event:{}", first.seq), &trigger, depth));
-            }
-        }
+    let runs = runs_for(inner, &changes).await?;
+    let txn = store.begin().await?;
+    if txn.lock_position(POSITION).await? != position {
+        // Another node dispatched these events meanwhile.
+        txn.rollback().await?;
+        return Ok(consumed);
     }
     let created = txn.insert_runs(runs).await?;
     txn.set_position(POSITION, last_seq).await?;
     txn.commit().await?;
     inner.hand_over(created);
     Ok(consumed)
+}
+
+/// The runs a batch of changes starts.
+async fn runs_for(inner: &Inner, changes: &[Change<'_>]) -> Result<Vec<switchyard_store::NewRun>, EngineError> {
+    let workflows = inner.workflows.active();
+    if workflows.is_empty() {
+        return Ok(Vec::new());
+    }
+    // Which workflows each change may start, by trigger alone; tickets are
+    // read only for changes some workflow listens to.
+    let mut candidates = Vec::new();
+    for change in changes {
+        let first = change.first();
+        // SLA events start the workflows with SLA triggers when their timer
+        // fires (crate::sla::fire), not as ticket updates.
+        if first.kind.is_sla() {
+            continue;
+        }
+        let fields = change.fields();
+        let (from, to) = change.status_move();
+        let (event, trigger) = if first.kind == EventKind::Created {
+            (TriggerEvent::Created, Trigger::TicketCreated)
+        } else {
+            (
+                TriggerEvent::Updated { fields: &fields, status_from: from.as_deref(), status_to: to.as_deref() },
+                Trigger::TicketUpdated(fields.clone()),
+            )
+        };
+        let listening: Vec<_> = workflows.iter().filter(|w| w.document.matches(&event)).cloned().collect();
+        if !listening.is_empty() {
+            candidates.push((first, trigger, listening));
+        }
+    }
+    if candidates.is_empty() {
+        return Ok(Vec::new());
+    }
+    let store = &inner.store;
+    // Which runs wrote these events (loop protection).
+    let parent_ids: HashSet<i64> = candidates.iter().filter_map(|(first, _, _)| first.actor.run_id).collect();
+    let parents: HashMap<i64, RunRecord> = store.runs(parent_ids.into_iter().collect()).await?.into_iter().map(|r| (r.id, r)).collect();
+    let numbers: Vec<IncidentNumber> = candidates.iter().map(|(first, _, _)| first.number).collect::<HashSet<_>>().into_iter().collect();
+    let tickets: HashMap<IncidentNumber, Value> = store
+        .incidents(&numbers)
+        .await?
+        .iter()
+        .map(|r: &IncidentRecord| (r.incident.number, serde_json::to_value(ticket_from_record(r)).unwrap_or(Value::Null)))
+        .collect();
+    let mut runs = Vec::new();
+    for (first, trigger, listening) in candidates {
+        let parent = first.actor.run_id.and_then(|id| parents.get(&id));
+        let depth = parent.map_or(0, |p| p.depth + 1);
+        let Some(ticket) = tickets.get(&first.number) else { continue };
+        for w in listening {
+            let own_change = parent.is_some_and(|p| p.workflow_id == w.id);
+            if own_change || depth > inner.config.max_depth || !w.conditions_hold(ticket) {
+                continue;
+            }
+            runs.push(inner.leased_run(&w.id, w.version, Some(first.number.0), format!("event:{}", first.seq), &trigger, depth));
+        }
+    }
+    Ok(runs)
 }
 
 /// Starts a manual run.

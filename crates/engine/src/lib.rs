@@ -39,7 +39,7 @@ pub mod execute;
 mod kv;
 pub mod metrics;
 mod outbox;
-mod runner;
+pub mod runner;
 pub mod schedule;
 pub mod services;
 pub mod sla;
@@ -107,7 +107,7 @@ impl Default for EngineConfig {
             lease: Duration::from_secs(30),
             dispatch_batch: 1000,
             run_batch: 256,
-            max_parallel_steps: 32,
+            max_parallel_steps: 8,
             poll: Duration::from_secs(1),
             max_depth: 3,
             cron_catch_up: Duration::from_secs(3600),
@@ -297,6 +297,18 @@ impl Engine {
     /// Runs a draft workflow against recorded tickets (see [`dry_run`]).
     pub async fn dry_run(&self, request: dry_run::DryRunRequest) -> Result<dry_run::DryRunReport, EngineError> {
         dry_run::run(&self.inner, request).await
+    }
+
+    /// A run's step records with each step's whole input rebuilt (see
+    /// [`runner::stored_input`]).
+    pub async fn explain_steps(&self, run: &switchyard_store::RunRecord, mut steps: Vec<switchyard_store::StepRecord>) -> Vec<switchyard_store::StepRecord> {
+        if let Ok(workflow) = self.inner.workflows.version(&run.workflow_id, run.workflow_version).await {
+            let inputs: Vec<serde_json::Value> = (0..steps.len()).map(|i| runner::stored_input(&workflow, run, &steps, i)).collect();
+            for (step, input) in steps.iter_mut().zip(inputs) {
+                step.input = input;
+            }
+        }
+        steps
     }
 
     /// Stops the background tasks and hands this node's leases back, so

@@ -5,8 +5,9 @@
 //! next batch at once while there is work; when there is none, do the
 //! reader's idle chores, then wait for a wake-up (a commit that wrote the
 //! reader's topic, in this process or, on PostgreSQL, on any node through
-//! `LISTEN/NOTIFY`), with a poll as the fallback; back off after errors;
-//! stop on shutdown.
+//! `LISTEN/NOTIFY`), with a poll as the fallback, and let entries gather
+//! for the reader's chosen moment; back off after errors; stop on
+//! shutdown.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -32,6 +33,14 @@ pub(crate) trait OutboxReader: Send + Sync + 'static {
     /// Handles the next batch after its position; returns how many entries
     /// it consumed (0: the log holds nothing new).
     async fn next_batch(&self, inner: &Inner) -> Result<usize, EngineError>;
+
+    /// How long to let entries gather after a wake-up before reading them
+    /// (a reader whose work per entry repeats for entries about the same
+    /// thing, like the SLA tracker's recompute of one incident, reads
+    /// bigger, cheaper batches this way).
+    fn gather(&self) -> Duration {
+        Duration::ZERO
+    }
 
     /// Periodic work when the log is drained.
     async fn idle(&self, _inner: &Inner) -> Result<(), EngineError> {
@@ -72,6 +81,13 @@ pub(crate) async fn run(inner: Arc<Inner>, reader: impl OutboxReader, mut stoppe
             _ = wake.notified() => {}
             _ = tokio::time::sleep(inner.config.poll) => {}
             _ = stopped.changed() => {}
+        }
+        let gather = reader.gather();
+        if !gather.is_zero() {
+            tokio::select! {
+                _ = tokio::time::sleep(gather) => {}
+                _ = stopped.changed() => {}
+            }
         }
     }
 }

@@ -332,8 +332,10 @@ impl Runner {
             config: spec.config.clone(),
             previous: exec.outputs.clone(),
         };
-        record.input = json!({"trigger": input.trigger, "config": input.config, "previous": input.previous,
-            "ticket_version": exec.ticket.as_ref().map(|t| t.current.incident.version)});
+        // Only what cannot be rebuilt is stored: the trigger is the run's,
+        // the config the workflow version's and `previous` the earlier
+        // steps' outputs (see `stored_input`).
+        record.input = json!({"ticket_version": exec.ticket.as_ref().map(|t| t.current.incident.version)});
         // Wait for a slot: the plugin host has a fixed number of instance
         // slots, and the deadline should measure the plugin, not the queue.
         let _slot = self.inner.step_slots.clone().acquire_owned().await;
@@ -422,4 +424,19 @@ impl Runner {
         exec.notifications.extend(changes.notifications.into_iter().map(|n| (step_id.to_owned(), n)));
         Ok(())
     }
+}
+
+/// The whole input a recorded step received, rebuilt from what is stored:
+/// the run's trigger, the step's config in the run's workflow version, the
+/// outputs of the run's earlier successful steps, and the ticket version
+/// kept with the step.
+pub fn stored_input(workflow: &LoadedWorkflow, run: &RunRecord, steps: &[StepRecord], index: usize) -> Value {
+    let step = &steps[index];
+    let config = workflow.document.steps.iter().find(|s| s.id == step.step_id).map(|s| s.config.clone()).unwrap_or(Value::Null);
+    let previous: Vec<StepOutput> = steps[..index]
+        .iter()
+        .filter(|s| s.status == StepStatus::Succeeded)
+        .map(|s| StepOutput { step_id: s.step_id.clone(), output: s.output.clone().unwrap_or(Value::Null) })
+        .collect();
+    json!({"trigger": run.trigger, "config": config, "previous": previous, "ticket_version": step.input.get("ticket_version")})
 }

@@ -55,6 +55,14 @@ impl OutboxReader for Tracker {
         Topic::Events
     }
 
+    // A new incident's creation and its workflow's first changes follow
+    // within milliseconds; recomputing once for both halves the tracker's
+    // writes. Clocks lag the history by at most this much; timers are not
+    // affected (they fire from the timers table).
+    fn gather(&self) -> std::time::Duration {
+        std::time::Duration::from_millis(250)
+    }
+
     async fn next_batch(&self, inner: &Inner) -> Result<usize, EngineError> {
         track_once(inner).await
     }
@@ -105,22 +113,34 @@ async fn recompute(inner: &Inner, txn: &WriteTxn, numbers: &[IncidentNumber], no
 
 /// Recomputes the incidents touched by the next batch of events; returns
 /// how many events it consumed.
+///
+/// The histories are read and the clocks computed outside the write lock;
+/// the write transaction then checks that neither the position nor the SLA
+/// documents moved meanwhile (another node, or a policy change: then the
+/// batch is done again) and replaces what is stored.
 pub(crate) async fn track_once(inner: &Inner) -> Result<usize, EngineError> {
     let store = &inner.store;
-    let txn = store.begin().await?;
-    let position = txn.lock_position(POSITION).await?;
-    let events = txn.events_after(position, inner.config.dispatch_batch).await?;
+    let position = store.position(POSITION).await?;
+    let events = store.events_after(position, inner.config.dispatch_batch).await?;
     let Some(last) = events.last().map(|e| e.seq) else {
-        txn.rollback().await?;
         return Ok(0);
     };
     let mut seen = HashSet::new();
     let numbers: Vec<IncidentNumber> = events.iter().map(|e| e.number).filter(|n| seen.insert(*n)).collect();
-    // "Now" is read after the events: a change that committed while this
-    // transaction waited for the write lock must not lie in the future.
-    recompute(inner, &txn, &numbers, Utc::now()).await?;
+    let settings = store.sla_settings().await?;
+    let inputs = store.sla_inputs(&numbers).await?;
+    // "Now" is read after the histories: nothing they hold lies in the future.
+    let outcomes = compute(&settings.config, &inputs, Utc::now());
+    let txn = store.begin().await?;
+    if txn.lock_position(POSITION).await? != position || txn.sla_settings().await?.stamp != settings.stamp {
+        txn.rollback().await?;
+        return Ok(1);
+    }
+    txn.replace_sla(&outcomes).await?;
     txn.set_position(POSITION, last).await?;
     txn.commit().await?;
+    let clocks: usize = outcomes.iter().map(|o| o.clocks.len()).sum();
+    EngineMetrics::add(&inner.metrics.sla_clocks_recomputed, clocks as u64);
     Ok(events.len())
 }
 

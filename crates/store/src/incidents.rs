@@ -197,7 +197,7 @@ fn incident_from_row(row: &incident::Model, cis: Vec<i64>) -> Result<Incident, S
     })
 }
 
-fn incident_to_row(i: &Incident) -> incident::ActiveModel {
+pub(crate) fn incident_to_row(i: &Incident) -> incident::ActiveModel {
     incident::ActiveModel {
         id: Set(i.number.0),
         title: Set(i.title.clone()),

@@ -7,24 +7,29 @@
 //! many runs per transaction. The commit checks, under lock, that the run
 //! is still the engine's to write (its version), that the ticket is still
 //! the version its steps saw, and that every `kv` increment it handed out
-//! is what the counter really reaches; runs that pass are written (one
-//! savepoint each for their row updates, then multi-row inserts for all
-//! their step records, notifications and history events, and one counter
-//! update for the event sequence), runs that fail are reported back so the
-//! engine can run them again.
+//! is what the counter really reaches. Runs that pass are written with
+//! multi-row statements whatever their number (an upsert of their tickets,
+//! one of their run rows, inserts of their step records, notifications, kv
+//! values and history events, and one counter update for the event
+//! sequence); runs that fail are written not at all and reported back, so
+//! the engine can run them again. Because every check happens under lock
+//! before anything is written, a refused run never sinks the others; and
+//! if the database still fails a statement, the engine commits the batch's
+//! runs one by one.
 
 use std::collections::HashMap;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use sea_orm::sea_query::{Expr, ExprTrait, LockBehavior, LockType, Order, Query};
-use sea_orm::{ActiveValue::Set, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
+use sea_orm::sea_query::{Expr, ExprTrait, LockBehavior, LockType, OnConflict, Order, Query};
+use sea_orm::{ActiveValue::Set, ColumnTrait, ConnectionTrait, EntityTrait, Iterable, QueryFilter, QueryOrder, QuerySelect};
 use serde_json::Value;
 use switchyard_domain::history::HistoryEntry;
 use switchyard_domain::incident::Incident;
 use switchyard_workflow::run::{RunStatus, StepStatus};
 
-use crate::entity::{incident, workflow_run, workflow_step};
+use crate::entity::{incident, incident_ci, workflow_run, workflow_step};
+use crate::incidents::incident_to_row;
 use crate::error::{StoreError, stored_json};
 use crate::history::{Actor, INSERT_CHUNK};
 use crate::notifications::NewNotification;
@@ -451,31 +456,15 @@ impl WriteTxn {
             verdicts.push(verdict);
         }
 
-        // 3. Each committed run's row updates, in a savepoint of its own.
-        let mut failed_with_kv = false;
-        for (c, verdict) in commits.iter().zip(verdicts.iter_mut()) {
-            if !matches!(verdict, RunVerdict::Committed(_)) {
-                continue;
-            }
-            let savepoint = self.savepoint().await?;
-            match savepoint.write_run(c, now).await {
-                Ok(()) => savepoint.commit().await?,
-                Err(e) => {
-                    savepoint.rollback().await?;
-                    tracing::warn!(run = c.run.id, error = %e, "the database refused a run's writes");
-                    failed_with_kv |= !c.kv.is_empty();
-                    *verdict = RunVerdict::Failed(e.to_string());
-                }
-            }
-        }
-        if failed_with_kv {
-            // The kv values were worked out with that run's increments in
-            // them; let the engine retry the runs one by one.
-            return Err(StoreError::Conflict {
-                field: "kv".into(),
-                message: "a run with kv writes was refused; retry the batch run by run".into(),
-            });
-        }
+        // 3. The committed runs' rows, in multi-row upserts: every check
+        // passed under lock above, so these cannot conflict; if the database
+        // still refuses one, the whole transaction fails and the engine
+        // commits the runs one by one, so one refused run never sinks the
+        // others.
+        let committed: Vec<&RunCommit> =
+            commits.iter().zip(&verdicts).filter(|(_, v)| matches!(v, RunVerdict::Committed(_))).map(|(c, _)| c).collect();
+        self.write_tickets(committed.iter().filter_map(|c| c.ticket.as_ref()), now).await?;
+        self.write_runs(&committed, now).await?;
 
         // 4. Everything else in multi-row inserts, the event counter last.
         let mut steps = Vec::new();
@@ -509,53 +498,107 @@ impl WriteTxn {
         Ok(verdicts)
     }
 
-    /// One committed run's row updates: its ticket and its progress.
-    async fn write_run(&self, c: &RunCommit, now: DateTime<Utc>) -> Result<(), StoreError> {
-        if let Some(t) = &c.ticket
-            && !t.entries.is_empty()
-        {
-            self.write_edited(t.base_version, &t.incident, t.fields_changed, t.cis_changed).await?;
+    /// Writes the tickets committed runs changed: fields in one multi-row
+    /// upsert, affected CIs replaced, and `updated_at` for notes alone.
+    async fn write_tickets<'a>(&self, tickets: impl Iterator<Item = &'a TicketWrite>, now: DateTime<Utc>) -> Result<(), StoreError> {
+        let tickets: Vec<&TicketWrite> = tickets.filter(|t| !t.entries.is_empty()).collect();
+        let changed: Vec<incident::ActiveModel> = tickets.iter().filter(|t| t.fields_changed).map(|t| incident_to_row(&t.incident)).collect();
+        let update = OnConflict::column(incident::Column::Id)
+            .update_columns(incident::Column::iter().filter(|c| !matches!(c, incident::Column::Id)))
+            .to_owned();
+        for chunk in changed.chunks(INCIDENT_CHUNK) {
+            incident::Entity::insert_many(chunk.to_vec()).on_conflict(update.clone()).exec_without_returning(&self.txn).await?;
         }
-        self.save_run_progress(&c.run, &c.progress, now).await
+        let noted: Vec<i64> = tickets.iter().filter(|t| !t.fields_changed).map(|t| t.incident.number.0).collect();
+        if !noted.is_empty() {
+            incident::Entity::update_many()
+                .col_expr(incident::Column::UpdatedAt, Expr::value(time::to_micros(now)))
+                .filter(incident::Column::Id.is_in(noted))
+                .exec(&self.txn)
+                .await?;
+        }
+        let recis: Vec<&Incident> = tickets.iter().filter(|t| t.cis_changed).map(|t| &t.incident).collect();
+        if !recis.is_empty() {
+            incident_ci::Entity::delete_many()
+                .filter(incident_ci::Column::IncidentId.is_in(recis.iter().map(|i| i.number.0)))
+                .exec(&self.txn)
+                .await?;
+            let links: Vec<incident_ci::ActiveModel> = recis
+                .iter()
+                .flat_map(|i| i.affected_ci_ids.iter().map(|c| incident_ci::ActiveModel { incident_id: Set(i.number.0), ci_id: Set(*c) }))
+                .collect();
+            for chunk in links.chunks(INSERT_CHUNK) {
+                incident_ci::Entity::insert_many(chunk.to_vec()).exec_without_returning(&self.txn).await?;
+            }
+        }
+        Ok(())
     }
 
-    /// Records a run's progress, guarded by the version the caller read:
-    /// a node whose lease was taken over cannot overwrite the new owner's
-    /// work.
-    async fn save_run_progress(&self, run: &RunRecord, progress: &RunProgress, now: DateTime<Utc>) -> Result<(), StoreError> {
-        let now = time::to_micros(now);
-        let finished = progress.status.is_terminal();
-        let (owner, until) = match (&progress.lease, progress.status) {
-            (Some((owner, until)), RunStatus::Running) => (Some(owner.clone()), Some(time::to_micros(*until))),
-            _ => (None, None),
-        };
-        let res = workflow_run::Entity::update_many()
-            .col_expr(workflow_run::Column::Status, Expr::value(progress.status.as_str()))
-            .col_expr(workflow_run::Column::Step, Expr::value(progress.step))
-            .col_expr(workflow_run::Column::Attempt, Expr::value(progress.attempt))
-            .col_expr(workflow_run::Column::StepsRun, Expr::value(progress.steps_run))
-            .col_expr(workflow_run::Column::Executions, Expr::value(progress.executions))
-            .col_expr(workflow_run::Column::Outputs, Expr::value(progress.outputs.to_string()))
-            .col_expr(workflow_run::Column::Error, Expr::value(progress.error.clone()))
-            .col_expr(workflow_run::Column::DueAt, Expr::value(time::to_micros(progress.due_at)))
-            .col_expr(workflow_run::Column::UpdatedAt, Expr::value(now))
-            .col_expr(workflow_run::Column::FinishedAt, Expr::value(finished.then_some(now)))
-            .col_expr(workflow_run::Column::LeaseOwner, Expr::value(owner))
-            .col_expr(workflow_run::Column::LeaseUntil, Expr::value(until))
-            .col_expr(workflow_run::Column::Version, Expr::value(run.version + 1))
-            .filter(workflow_run::Column::Id.eq(run.id))
-            .filter(workflow_run::Column::Version.eq(run.version))
-            .exec(&self.txn)
-            .await?;
-        if res.rows_affected != 1 {
-            return Err(StoreError::Conflict {
-                field: "version".into(),
-                message: format!("run {} moved on (another node took it over); dropping this result", run.id),
-            });
+    /// Writes committed runs' progress in one multi-row upsert.
+    async fn write_runs(&self, commits: &[&RunCommit], now: DateTime<Utc>) -> Result<(), StoreError> {
+        let rows: Vec<workflow_run::ActiveModel> = commits.iter().map(|c| run_to_row(&c.run, &c.progress, now)).collect();
+        let update = OnConflict::column(workflow_run::Column::Id)
+            .update_columns([
+                workflow_run::Column::Status,
+                workflow_run::Column::Step,
+                workflow_run::Column::Attempt,
+                workflow_run::Column::StepsRun,
+                workflow_run::Column::Executions,
+                workflow_run::Column::Outputs,
+                workflow_run::Column::Error,
+                workflow_run::Column::DueAt,
+                workflow_run::Column::UpdatedAt,
+                workflow_run::Column::FinishedAt,
+                workflow_run::Column::LeaseOwner,
+                workflow_run::Column::LeaseUntil,
+                workflow_run::Column::Version,
+            ])
+            .to_owned();
+        for chunk in rows.chunks(RUN_CHUNK) {
+            workflow_run::Entity::insert_many(chunk.to_vec()).on_conflict(update.clone()).exec_without_returning(&self.txn).await?;
         }
         Ok(())
     }
 }
+
+/// A run's row after a commit: its progress, the next version, and the
+/// lease only while it goes on at once.
+fn run_to_row(run: &RunRecord, progress: &RunProgress, now: DateTime<Utc>) -> workflow_run::ActiveModel {
+    let now = time::to_micros(now);
+    let (owner, until) = match (&progress.lease, progress.status) {
+        (Some((owner, until)), RunStatus::Running) => (Some(owner.clone()), Some(time::to_micros(*until))),
+        _ => (None, None),
+    };
+    workflow_run::ActiveModel {
+        id: Set(run.id),
+        workflow_id: Set(run.workflow_id.clone()),
+        workflow_version: Set(run.workflow_version),
+        incident_id: Set(run.incident_id),
+        origin: Set(run.origin.clone()),
+        trigger: Set(run.trigger.to_string()),
+        depth: Set(run.depth),
+        status: Set(progress.status.as_str().to_owned()),
+        step: Set(progress.step),
+        attempt: Set(progress.attempt),
+        steps_run: Set(progress.steps_run),
+        executions: Set(progress.executions),
+        outputs: Set(progress.outputs.to_string()),
+        error: Set(progress.error.clone()),
+        due_at: Set(time::to_micros(progress.due_at)),
+        lease_owner: Set(owner),
+        lease_until: Set(until),
+        created_at: Set(time::to_micros(run.created_at)),
+        updated_at: Set(now),
+        finished_at: Set(progress.status.is_terminal().then_some(now)),
+        version: Set(run.version + 1),
+    }
+}
+
+/// Rows per multi-row upsert: 25 columns x 500 rows stays under SQLite's
+/// 32,766 bound parameters.
+const INCIDENT_CHUNK: usize = 500;
+/// Rows per multi-row upsert of runs (21 columns).
+const RUN_CHUNK: usize = 500;
 
 impl Store {
     /// Leases up to `limit` runs that are due (pending, waiting past their
@@ -611,6 +654,14 @@ impl Store {
         }
         txn.commit().await?;
         Ok(res.rows_affected)
+    }
+
+    /// Runs by id, from the read pool.
+    pub async fn runs(&self, ids: Vec<i64>) -> Result<Vec<RunRecord>, StoreError> {
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        workflow_run::Entity::find().filter(workflow_run::Column::Id.is_in(ids)).all(&self.read).await?.into_iter().map(run_from_row).collect()
     }
 
     /// Whether any run is due (cheap check before claiming).

@@ -91,8 +91,11 @@ impl Store {
         };
         let (read, write) = match backend {
             Backend::Sqlite => {
-                let read = Database::connect(sqlite_options(&options.url, options.max_connections)).await?;
-                let write = Database::connect(sqlite_options(&options.url, 1)).await?;
+                // The writer keeps a large page cache (it touches the hot
+                // pages of every table); readers a small one each, so that
+                // 16 readers stay within tens of megabytes.
+                let read = Database::connect(sqlite_options(&options.url, options.max_connections, READ_CACHE_KIB)).await?;
+                let write = Database::connect(sqlite_options(&options.url, 1, WRITE_CACHE_KIB)).await?;
                 (read, write)
             }
             Backend::Postgres => {
@@ -184,12 +187,18 @@ impl Store {
     /// Starts a write transaction. On SQLite it is `BEGIN IMMEDIATE`, so the
     /// write lock is taken up front and another process's writer makes us
     /// wait (busy timeout) rather than fail half-way.
-    pub async fn begin(&self) -> Result<WriteTxn, StoreError> {
-        let options = TransactionOptions {
-            sqlite_transaction_mode: (self.backend == Backend::Sqlite).then_some(sea_orm::SqliteTransactionMode::Immediate),
-            ..Default::default()
-        };
-        Ok(WriteTxn::new(self.write.begin_with_options(options).await?, self.clone()))
+    #[track_caller]
+    pub fn begin(&self) -> impl std::future::Future<Output = Result<WriteTxn, StoreError>> + Send + '_ {
+        let caller = std::panic::Location::caller();
+        async move {
+            let options = TransactionOptions {
+                sqlite_transaction_mode: (self.backend == Backend::Sqlite).then_some(sea_orm::SqliteTransactionMode::Immediate),
+                ..Default::default()
+            };
+            let asked = std::time::Instant::now();
+            let txn = self.write.begin_with_options(options).await?;
+            Ok(WriteTxn::new(txn, self.clone(), caller, asked))
+        }
     }
 
     /// The schema name other nodes' wake-ups are addressed to.
@@ -269,7 +278,12 @@ pub(crate) async fn allocate(txn: &DatabaseTransaction, counter: &str, n: i64) -
     Ok(last - n + 1)
 }
 
-fn sqlite_options(url: &str, max: u32) -> ConnectOptions {
+/// Page cache of the SQLite writer connection, KiB.
+const WRITE_CACHE_KIB: u32 = 32 * 1024;
+/// Page cache of each SQLite reader connection, KiB.
+const READ_CACHE_KIB: u32 = 2 * 1024;
+
+fn sqlite_options(url: &str, max: u32, cache_kib: u32) -> ConnectOptions {
     let mut o = ConnectOptions::new(url.to_owned());
     // Connections are opened on demand (not even one at connect time) and
     // recycled: a SQLite connection plans with the statistics it loaded
@@ -282,14 +296,14 @@ fn sqlite_options(url: &str, max: u32) -> ConnectOptions {
         .max_lifetime(Duration::from_secs(30 * 60))
         .sqlx_logging(false)
         .acquire_timeout(Duration::from_secs(30));
-    o.map_sqlx_sqlite_opts(|opts| {
+    o.map_sqlx_sqlite_opts(move |opts| {
         opts.create_if_missing(true)
             .journal_mode(SqliteJournalMode::Wal)
             .synchronous(SqliteSynchronous::Full)
             .busy_timeout(Duration::from_secs(10))
             .foreign_keys(true)
             .pragma("temp_store", "memory")
-            .pragma("cache_size", "-65536")
+            .pragma("cache_size", format!("-{cache_kib}"))
     });
     o
 }

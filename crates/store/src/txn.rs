@@ -106,6 +106,11 @@ pub struct WriteTxn {
     /// Topic bits written, shared with savepoints.
     written: Arc<AtomicU8>,
     savepoint: bool,
+    /// Who began it and when it was asked for and granted (the write lock
+    /// is the scarce resource: the timings are logged at `trace`).
+    caller: &'static std::panic::Location<'static>,
+    asked: std::time::Instant,
+    granted: std::time::Instant,
 }
 
 impl Deref for WriteTxn {
@@ -123,8 +128,13 @@ impl std::fmt::Debug for WriteTxn {
 }
 
 impl WriteTxn {
-    pub(crate) fn new(txn: DatabaseTransaction, store: Store) -> Self {
-        WriteTxn { txn, store, written: Arc::default(), savepoint: false }
+    pub(crate) fn new(
+        txn: DatabaseTransaction,
+        store: Store,
+        caller: &'static std::panic::Location<'static>,
+        asked: std::time::Instant,
+    ) -> Self {
+        WriteTxn { txn, store, written: Arc::default(), savepoint: false, caller, asked, granted: std::time::Instant::now() }
     }
 
     /// Records that this transaction wrote to `topic`.
@@ -152,13 +162,27 @@ impl WriteTxn {
         }
         self.txn.commit().await?;
         self.store.signals.wake(bits);
+        tracing::trace!(
+            caller = %self.caller,
+            waited_us = (self.granted - self.asked).as_micros() as u64,
+            held_us = self.granted.elapsed().as_micros() as u64,
+            "write transaction committed"
+        );
         Ok(())
     }
 
     /// A nested transaction (a savepoint): rolling it back undoes only what
     /// was written through it.
     pub async fn savepoint(&self) -> Result<WriteTxn, StoreError> {
-        Ok(WriteTxn { txn: self.txn.begin().await?, store: self.store.clone(), written: self.written.clone(), savepoint: true })
+        Ok(WriteTxn {
+            txn: self.txn.begin().await?,
+            store: self.store.clone(),
+            written: self.written.clone(),
+            savepoint: true,
+            caller: self.caller,
+            asked: self.asked,
+            granted: self.granted,
+        })
     }
 
     /// Rolls back (the same as dropping it, but waits for the database).

@@ -491,7 +491,10 @@ pub struct RunDetailDto {
 pub async fn get_run(State(state): State<AppState>, caller: Caller, Path(id): Path<i64>) -> ApiResult<Json<RunDetailDto>> {
     caller.require_agent()?;
     let run = state.store.get_run(id).await?;
-    let steps = state.store.run_steps(id).await?;
+    let mut steps = state.store.run_steps(id).await?;
+    if let Some(engine) = &state.engine {
+        steps = engine.explain_steps(&run, steps).await;
+    }
     Ok(Json(RunDetailDto { run: run.into(), steps: steps.into_iter().map(Into::into).collect() }))
 }
 
