@@ -328,8 +328,14 @@ impl SlaClock {
         self.duration - self.elapsed
     }
 
-    /// The instants the durable timers must fire at: the warnings still to
-    /// come and the breach, while the clock runs.
+    /// The next threshold the clock will cross while it runs: the earliest
+    /// warning still to come, else the breach (one durable timer per clock).
+    pub fn next_timer(&self) -> Option<PlannedTimer> {
+        self.timers().into_iter().min_by_key(|t| (t.at, t.percent))
+    }
+
+    /// Every threshold still to come while the clock runs: the warnings and
+    /// the breach.
     pub fn timers(&self) -> Vec<PlannedTimer> {
         if self.state != ClockState::Running {
             return Vec::new();
@@ -566,6 +572,11 @@ impl SlaConfig {
     /// The policies, as documents, in order.
     pub fn policy_documents(&self) -> PoliciesDocument {
         PoliciesDocument { policies: self.policies.iter().map(|p| p.document.clone()).collect() }
+    }
+
+    /// A policy by id.
+    pub fn policy(&self, id: &str) -> Option<&SlaPolicy> {
+        self.policies.iter().find(|p| p.document.id == id)
     }
 
     /// A calendar by id.

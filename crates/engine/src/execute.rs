@@ -135,7 +135,7 @@ pub(crate) async fn execute_batch(inner: &Arc<Inner>, runs: Vec<RunRecord>) -> R
         let mut handles = Vec::with_capacity(pass.len());
         for mut exec in pass {
             let runner = runner.clone();
-            handles.push(tokio::spawn(async move {
+            handles.push(inner.plugins.spawn(async move {
                 runner.run_segment(&mut exec).await;
                 exec
             }));

@@ -151,6 +151,52 @@ pub(crate) struct Inner {
     pub(crate) metrics: Arc<metrics::EngineMetrics>,
     /// The kv counters this node hands increments out from.
     pub(crate) kv: Arc<kv::KvReservations>,
+    /// Where runs' steps execute (see [`PluginRuntime`]).
+    pub(crate) plugins: PluginRuntime,
+}
+
+/// A runtime of its own for plugin steps. Steps are CPU-bound between
+/// their host calls; on the server's runtime they would keep its worker
+/// threads busy and leave the store's transactions (holding the database's
+/// write lock) waiting for a turn between polls. On their own threads the
+/// operating system shares the cores between both fairly.
+pub(crate) struct PluginRuntime(Option<tokio::runtime::Runtime>);
+
+impl PluginRuntime {
+    fn new() -> Self {
+        let threads = std::thread::available_parallelism().map_or(2, |n| n.get());
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(threads)
+            .thread_name("switchyard-plugins")
+            .enable_all()
+            .build()
+            .ok();
+        if runtime.is_none() {
+            tracing::warn!("no separate runtime for plugin steps; they run on the server's");
+        }
+        PluginRuntime(runtime)
+    }
+
+    /// Runs `task` on the plugin threads (or here, without them).
+    pub(crate) fn spawn<F>(&self, task: F) -> tokio::task::JoinHandle<F::Output>
+    where
+        F: std::future::Future + Send + 'static,
+        F::Output: Send + 'static,
+    {
+        match &self.0 {
+            Some(rt) => rt.spawn(task),
+            None => tokio::spawn(task),
+        }
+    }
+}
+
+impl Drop for PluginRuntime {
+    fn drop(&mut self) {
+        // Dropped from async code too (tests): do not block on its threads.
+        if let Some(rt) = self.0.take() {
+            rt.shutdown_background();
+        }
+    }
 }
 
 impl Inner {
@@ -163,7 +209,7 @@ impl Inner {
     ) -> Self {
         let step_slots = Arc::new(tokio::sync::Semaphore::new(config.max_parallel_steps.max(1)));
         let kv = Arc::new(kv::KvReservations::new(store.clone()));
-        Inner { store, registry, workflows, config, runs_tx, step_slots, metrics: Arc::default(), kv }
+        Inner { store, registry, workflows, config, runs_tx, step_slots, metrics: Arc::default(), kv, plugins: PluginRuntime::new() }
     }
 
     /// A run of `workflow_id@version`, leased to this node at once: after

@@ -14,12 +14,16 @@
 //! had) and then records the configuration stamp it applied
 //! (`sla_config`), so a restart in the middle starts that pass again.
 //!
-//! Firing: the scheduler takes due SLA timers (`fire`). It checks each
-//! against the clock recomputed at that moment (a timer whose threshold is
-//! no longer crossed, because the incident was paused or resolved in
-//! between, is dropped), appends `sla_warning` / `sla_breached` to the
-//! incident's history and starts the workflows with matching SLA triggers,
-//! all in one transaction.
+//! Timers: each running clock has one durable timer, for its next
+//! threshold (a warning, else the breach). Firing: the scheduler takes due
+//! SLA timers (`fire`). It checks each against the clock recomputed at that
+//! moment (a timer whose threshold is no longer crossed, because the
+//! incident was paused or resolved in between, is dropped), appends
+//! `sla_warning` / `sla_breached` to the incident's history for it and for
+//! any later threshold that has passed as well (a node that was down fires
+//! them late, in order, never not at all), and starts the workflows with
+//! matching SLA triggers, all in one transaction; recording those events
+//! makes the tracker set the clock's next timer.
 
 use std::collections::HashSet;
 
@@ -234,35 +238,56 @@ pub(crate) async fn fire(
     };
     let lag = (now - timer.timer.due_at).max(TimeDelta::zero());
     EngineMetrics::add(&inner.metrics.timer_lag_us_total, lag.num_microseconds().unwrap_or(0) as u64);
-    let kind = if breach { "sla_breached" } else { "sla_warning" };
-    let text = if breach {
-        format!("{} target of {} breached (policy {})", sla.target, format_duration(clock.duration), clock.policy)
-    } else {
-        format!("{} target of {} at {}% (policy {})", sla.target, format_duration(clock.duration), sla.percent, clock.policy)
-    };
-    let payload = serde_json::json!({
-        "target": sla.target, "percent": sla.percent, "policy": sla.policy,
-        "due_at": timer.timer.due_at.timestamp_millis(), "fired_at": now.timestamp_millis(),
-    });
-    txn.record_sla_event(number, kind, &payload, text).await?;
-    EngineMetrics::add(if breach { &inner.metrics.sla_breaches_fired } else { &inner.metrics.sla_warnings_fired }, 1);
-
-    let event = SlaEvent {
-        target: sla.target,
-        percent: u16::from(sla.percent),
-        due_at: if sla.due_at != 0 { sla.due_at } else { clock.due_at.map_or(0, |d| d.timestamp_millis()) },
-    };
-    let target = sla.target.as_str();
-    let trigger_event = if breach { TriggerEvent::SlaBreached { target } } else { TriggerEvent::SlaWarning { target } };
-    let trigger = if breach { Trigger::SlaBreached(event) } else { Trigger::SlaWarning(event) };
+    // Only the next threshold of a clock has a timer. When it fires late
+    // (the node was down), later thresholds may have passed too: they fire
+    // now, in order, so no warning is lost; the tracker then sets the
+    // clock's next timer from the events recorded here.
+    let mut thresholds = vec![sla.percent];
+    let warnings = config.policy(&clock.policy).map(|p| p.document.warnings.clone()).unwrap_or_default();
+    let mut later: Vec<u8> =
+        warnings.into_iter().filter(|&w| w > sla.percent && w < 100 && clock.elapsed >= clock.duration * i32::from(w) / 100).collect();
+    later.sort_unstable();
+    thresholds.extend(later);
+    if !breach && clock.breached_at.is_some() {
+        thresholds.push(100);
+    }
     let records = txn.incidents(&[number]).await?;
     let Some(record) = records.first() else { return Ok(Vec::new()) };
     let ticket = serde_json::to_value(ticket_from_record(record)).unwrap_or(Value::Null);
-    Ok(inner
-        .workflows
-        .active()
-        .iter()
-        .filter(|w| w.triggered_by(&trigger_event, &ticket))
-        .map(|w| inner.leased_run(&w.id, w.version, Some(incident), format!("timer:{}", timer.id), &trigger, 0))
-        .collect())
+    let mut runs = Vec::new();
+    for percent in thresholds {
+        let breach = percent >= 100;
+        let kind = if breach { "sla_breached" } else { "sla_warning" };
+        let text = if breach {
+            format!("{} target of {} breached (policy {})", sla.target, format_duration(clock.duration), clock.policy)
+        } else {
+            format!("{} target of {} at {}% (policy {})", sla.target, format_duration(clock.duration), percent, clock.policy)
+        };
+        let payload = serde_json::json!({
+            "target": sla.target, "percent": percent, "policy": sla.policy,
+            "due_at": timer.timer.due_at.timestamp_millis(), "fired_at": now.timestamp_millis(),
+        });
+        txn.record_sla_event(number, kind, &payload, text).await?;
+        EngineMetrics::add(if breach { &inner.metrics.sla_breaches_fired } else { &inner.metrics.sla_warnings_fired }, 1);
+        let event = SlaEvent {
+            target: sla.target,
+            percent: u16::from(percent),
+            due_at: if sla.due_at != 0 { sla.due_at } else { clock.due_at.map_or(0, |d| d.timestamp_millis()) },
+        };
+        let target = sla.target.as_str();
+        let trigger_event = if breach { TriggerEvent::SlaBreached { target } } else { TriggerEvent::SlaWarning { target } };
+        let trigger = if breach { Trigger::SlaBreached(event) } else { Trigger::SlaWarning(event) };
+        // The first threshold keeps the timer's origin (`timer:<id>`), so
+        // a replay of this firing cannot start its runs twice.
+        let origin = if percent == sla.percent { format!("timer:{}", timer.id) } else { format!("timer:{}:{percent}", timer.id) };
+        runs.extend(
+            inner
+                .workflows
+                .active()
+                .iter()
+                .filter(|w| w.triggered_by(&trigger_event, &ticket))
+                .map(|w| inner.leased_run(&w.id, w.version, Some(incident), origin.clone(), &trigger, 0)),
+        );
+    }
+    Ok(runs)
 }

@@ -59,7 +59,7 @@ impl Default for HostConfig {
             max_limits: Limits::MAXIMA,
             max_concurrent_instances: 64,
             epoch_tick: Duration::from_millis(10),
-            keep_resident_bytes: 2 << 20,
+            keep_resident_bytes: 8 << 20,
         }
     }
 }

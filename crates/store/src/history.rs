@@ -113,9 +113,6 @@ pub struct EventRecord {
     pub created_at: DateTime<Utc>,
 }
 
-/// Most rows in one multi-row INSERT: 1,000 rows of at most 25 columns stay
-/// under SQLite's limit of 32,766 bound parameters (PostgreSQL allows 65,535).
-pub(crate) const INSERT_CHUNK: usize = 1000;
 
 impl WriteTxn {
     /// Appends history entries with consecutive sequence numbers: one
@@ -152,7 +149,7 @@ impl WriteTxn {
                 actor_run_id: Set(actor.run_id),
             })
             .collect();
-        for chunk in rows.chunks(INSERT_CHUNK) {
+        for chunk in crate::batch::shaped(&rows) {
             incident_event::Entity::insert_many(chunk.to_vec()).exec_without_returning(&self.txn).await?;
         }
         self.wrote(Topic::Events);

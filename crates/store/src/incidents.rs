@@ -23,7 +23,7 @@ use switchyard_domain::{DomainError, Violations};
 
 use crate::entity::{group, incident, incident_ci, incident_event, user};
 use crate::error::StoreError;
-use crate::history::{Actor, EventRecord, INSERT_CHUNK, event_from_row};
+use crate::history::{Actor, EventRecord, event_from_row};
 use crate::references;
 use crate::search::TextQuery;
 use crate::store::{Store, allocate};
@@ -322,14 +322,14 @@ impl Store {
             }
             let ok: Vec<&Incident> = validated.iter().flatten().collect();
             let rows: Vec<incident::ActiveModel> = ok.iter().map(|i| incident_to_row(i)).collect();
-            for chunk in rows.chunks(INSERT_CHUNK) {
+            for chunk in crate::batch::shaped(&rows) {
                 incident::Entity::insert_many(chunk.to_vec()).exec_without_returning(&*txn).await?;
             }
             let links: Vec<incident_ci::ActiveModel> = ok
                 .iter()
                 .flat_map(|i| i.affected_ci_ids.iter().map(|c| incident_ci::ActiveModel { incident_id: Set(i.number.0), ci_id: Set(*c) }))
                 .collect();
-            for chunk in links.chunks(INSERT_CHUNK) {
+            for chunk in crate::batch::shaped(&links) {
                 incident_ci::Entity::insert_many(chunk.to_vec()).exec_without_returning(&*txn).await?;
             }
             let created = requests.iter().zip(&validated).filter_map(|(request, incident)| {

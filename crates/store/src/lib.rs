@@ -23,6 +23,7 @@
 //! It depends on the domain and the migrations only; it must not depend on
 //! axum, the HTTP layer or wasmtime.
 
+mod batch;
 mod cmdb;
 pub mod create_queue;
 mod directory;

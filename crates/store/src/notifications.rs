@@ -6,7 +6,6 @@ use sea_orm::{ActiveValue::Set, ColumnTrait, EntityTrait, QueryFilter, QueryOrde
 
 use crate::entity::notification;
 use crate::error::StoreError;
-use crate::history::INSERT_CHUNK;
 use crate::store::Store;
 use crate::time;
 use crate::txn::{Topic, WriteTxn};
@@ -111,7 +110,7 @@ impl WriteTxn {
                 created_at: Set(now),
             })
             .collect();
-        for chunk in rows.chunks(INSERT_CHUNK) {
+        for chunk in crate::batch::shaped(&rows) {
             notification::Entity::insert_many(chunk.to_vec()).exec_without_returning(&self.txn).await?;
         }
         self.wrote(Topic::Notifications);

@@ -296,7 +296,7 @@ impl Store {
         ids.sort_unstable();
         ids.dedup();
         let mut names = HashMap::with_capacity(ids.len());
-        for chunk in ids.chunks(500) {
+        for chunk in crate::batch::shaped(&ids) {
             let rows: Vec<(i64, String)> = group::Entity::find()
                 .select_only()
                 .columns([group::Column::Id, group::Column::Name])
@@ -418,7 +418,7 @@ impl crate::txn::WriteTxn {
         let mut sorted = keys.to_vec();
         sorted.sort();
         sorted.dedup();
-        for chunk in sorted.chunks(200) {
+        for chunk in crate::batch::shaped(&sorted) {
             let mut any = Condition::any();
             for k in chunk {
                 any = any.add(
@@ -466,7 +466,7 @@ impl crate::txn::WriteTxn {
         let upsert = OnConflict::columns([plugin_kv::Column::Plugin, plugin_kv::Column::Bucket, plugin_kv::Column::Key])
             .update_columns([plugin_kv::Column::Value, plugin_kv::Column::ExpiresAt])
             .to_owned();
-        for chunk in upserts.chunks(500) {
+        for chunk in crate::batch::shaped(&upserts) {
             plugin_kv::Entity::insert_many(chunk.to_vec()).on_conflict(upsert.clone()).exec_without_returning(&self.txn).await?;
         }
         Ok(())

@@ -31,7 +31,7 @@ use switchyard_workflow::run::{RunStatus, StepStatus};
 use crate::entity::{incident, incident_ci, workflow_run, workflow_step};
 use crate::incidents::incident_to_row;
 use crate::error::{StoreError, stored_json};
-use crate::history::{Actor, INSERT_CHUNK};
+use crate::history::Actor;
 use crate::notifications::NewNotification;
 use crate::plugin_data::{KvKey, KvOp, apply_kv_ops};
 use crate::store::{Backend, Store};
@@ -316,7 +316,7 @@ where
     C: sea_orm::sea_query::Iden + Copy + 'static,
 {
     let mut out = HashMap::with_capacity(ids.len());
-    for chunk in ids.chunks(500) {
+    for chunk in crate::batch::shaped(&ids) {
         let mut q = Query::select();
         q.column(id).column(version).from(table).and_where(Expr::col(id).is_in(chunk.iter().copied())).order_by(id, Order::Asc);
         if txn.backend() == Backend::Postgres {
@@ -376,7 +376,7 @@ impl WriteTxn {
             })
             .collect();
         let mut created = Vec::with_capacity(rows.len());
-        for chunk in rows.chunks(500) {
+        for chunk in crate::batch::shaped(&rows) {
             let inserted = workflow_run::Entity::insert_many(chunk.to_vec())
                 .on_conflict_do_nothing_on([workflow_run::Column::WorkflowId, workflow_run::Column::Origin])
                 .exec_with_returning_many(&self.txn)
@@ -483,7 +483,7 @@ impl WriteTxn {
                 entries.extend(t.entries.into_iter().map(move |(actor, e)| (actor, number, e)));
             }
         }
-        for chunk in steps.chunks(INSERT_CHUNK / 2) {
+        for chunk in crate::batch::shaped(&steps) {
             workflow_step::Entity::insert_many(chunk.to_vec()).exec_without_returning(&self.txn).await?;
         }
         self.insert_notifications(notifications).await?;
@@ -506,7 +506,7 @@ impl WriteTxn {
         let update = OnConflict::column(incident::Column::Id)
             .update_columns(incident::Column::iter().filter(|c| !matches!(c, incident::Column::Id)))
             .to_owned();
-        for chunk in changed.chunks(INCIDENT_CHUNK) {
+        for chunk in crate::batch::shaped(&changed) {
             incident::Entity::insert_many(chunk.to_vec()).on_conflict(update.clone()).exec_without_returning(&self.txn).await?;
         }
         let noted: Vec<i64> = tickets.iter().filter(|t| !t.fields_changed).map(|t| t.incident.number.0).collect();
@@ -527,7 +527,7 @@ impl WriteTxn {
                 .iter()
                 .flat_map(|i| i.affected_ci_ids.iter().map(|c| incident_ci::ActiveModel { incident_id: Set(i.number.0), ci_id: Set(*c) }))
                 .collect();
-            for chunk in links.chunks(INSERT_CHUNK) {
+            for chunk in crate::batch::shaped(&links) {
                 incident_ci::Entity::insert_many(chunk.to_vec()).exec_without_returning(&self.txn).await?;
             }
         }
@@ -554,7 +554,7 @@ impl WriteTxn {
                 workflow_run::Column::Version,
             ])
             .to_owned();
-        for chunk in rows.chunks(RUN_CHUNK) {
+        for chunk in crate::batch::shaped(&rows) {
             workflow_run::Entity::insert_many(chunk.to_vec()).on_conflict(update.clone()).exec_without_returning(&self.txn).await?;
         }
         Ok(())
@@ -594,11 +594,6 @@ fn run_to_row(run: &RunRecord, progress: &RunProgress, now: DateTime<Utc>) -> wo
     }
 }
 
-/// Rows per multi-row upsert: 25 columns x 500 rows stays under SQLite's
-/// 32,766 bound parameters.
-const INCIDENT_CHUNK: usize = 500;
-/// Rows per multi-row upsert of runs (21 columns).
-const RUN_CHUNK: usize = 500;
 
 impl Store {
     /// Leases up to `limit` runs that are due (pending, waiting past their

@@ -30,8 +30,6 @@ const SLA_CALENDARS: &str = "sla_calendars";
 const SLA_POLICIES: &str = "sla_policies";
 /// Timer kinds the SLA tracker owns.
 pub const SLA_TIMER_KINDS: [&str; 2] = ["sla_warning", "sla_breached"];
-/// Most incidents per bulk statement.
-const CHUNK: usize = 500;
 
 /// The SLA configuration in force.
 #[derive(Debug, Clone)]
@@ -256,7 +254,7 @@ impl Store {
 
     async fn load_sla_inputs(&self, conn: &impl ConnectionTrait, numbers: &[IncidentNumber]) -> Result<Vec<SlaInput>, StoreError> {
         let mut inputs = Vec::with_capacity(numbers.len());
-        for chunk in numbers.chunks(CHUNK) {
+        for chunk in crate::batch::shaped(&numbers) {
             let ids: Vec<i64> = chunk.iter().map(|n| n.0).collect();
             let rows = incident::Entity::find().filter(incident::Column::Id.is_in(ids.clone())).all(conn).await?;
             let events = incident_event::Entity::find()
@@ -408,10 +406,10 @@ impl Store {
 impl WriteTxn {
     /// Replaces what is stored about these incidents' service levels: their
     /// clocks, their service facts and their future SLA timers (one per
-    /// warning still to come and one per breach, for running clocks).
+    /// running clock, for its next threshold).
     pub async fn replace_sla(&self, outcomes: &[SlaOutcome]) -> Result<(), StoreError> {
         let now = time::to_micros(time::now());
-        for chunk in outcomes.chunks(CHUNK) {
+        for chunk in crate::batch::shaped(&outcomes) {
             let ids: Vec<i64> = chunk.iter().map(|o| o.number.0).collect();
             sla_clock::Entity::delete_many().filter(sla_clock::Column::IncidentId.is_in(ids.clone())).exec(&self.txn).await?;
             incident_service_fact::Entity::delete_many()
@@ -449,7 +447,7 @@ impl WriteTxn {
                 .iter()
                 .flat_map(|o| {
                     o.clocks.iter().flat_map(move |clock| {
-                        clock.timers().into_iter().filter(move |t| time::to_micros(t.at) > now).map(move |t| timer::ActiveModel {
+                        clock.next_timer().into_iter().filter(move |t| time::to_micros(t.at) > now).map(move |t| timer::ActiveModel {
                             id: sea_orm::ActiveValue::NotSet,
                             kind: Set(if t.percent >= 100 { "sla_breached" } else { "sla_warning" }.to_owned()),
                             due_at: Set(time::to_micros(t.at)),
@@ -465,7 +463,7 @@ impl WriteTxn {
                     })
                 })
                 .collect();
-            for timers in timers.chunks(CHUNK) {
+            for timers in crate::batch::shaped(&timers) {
                 timer::Entity::insert_many(timers.to_vec()).exec_without_returning(&self.txn).await?;
             }
         }
