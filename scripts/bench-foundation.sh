@@ -30,7 +30,8 @@ list_at() { # data dir name, count to add
     start "$name"
     local total
     total="$(curl -s -H "Authorization: Bearer $token" "$url/api/v1/incidents?limit=1" | grep -o '"number":"INC-[0-9]*"' | head -n1)"
-    for query in "status=new&priority=P3&limit=50" "category=network&sort=created_at&limit=50" "priority=P1&order=asc&limit=50"; do
+    for query in "status=new&priority=P3&limit=50" "category=network&sort=created_at&limit=50" "priority=P1&order=asc&limit=50" \
+        "q=vpn%20berlin&limit=50" "q=printer%20jammed&limit=50" "q=outlook&limit=50" "q=slow&limit=50" "q=outlook%20crashing%20update&limit=50"; do
         echo "{\"newest\": \"$total\", \"result\": $("$bin" bench list --url "$url" --token "$token" --query "$query" --requests 2000)}"
     done
     stop

@@ -330,7 +330,7 @@ async fn shipped_workflow_routes_assigns_and_queues_notifications() {
         let history = get_json(&http, format!("{base}/api/v1/incidents/{number}/history")).await;
         let routed = history.as_array().unwrap().iter().find(|e| e["field"] == "assignment_group").expect("a routing entry");
         let actor = routed["actor"].as_str().unwrap();
-        assert!(actor.contains("default-incident@1") && actor.contains("plugin routing@0.1.0"), "{actor}");
+        assert!(actor.contains("default-incident@2") && actor.contains("plugin routing@0.1.0"), "{actor}");
         // Notification is the step after assignment: wait for the run to end.
         let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
         let runs = loop {
@@ -452,15 +452,10 @@ fn sla_validate_command_names_every_problem() {
     assert!(String::from_utf8_lossy(&out.stdout).contains("valid: 1 calendar(s), 1 policy(ies)"));
 }
 
-#[tokio::test]
-async fn sigkill_mid_flight_loses_and_duplicates_nothing() {
-    let dir = tempfile::tempdir().unwrap();
-    let mut server = start_engine(dir.path());
-    let http = reqwest::Client::new();
+/// Creates incidents from 8 clients and kills the server (SIGKILL) while
+/// the engine is busy with them; returns the numbers acknowledged.
+async fn create_and_kill(server: &mut Server, http: &reqwest::Client) -> Vec<String> {
     let base = server.base.clone();
-    seed_agents(&http, &base).await;
-    // Create incidents from 8 clients, and kill the server while the
-    // engine is busy with them.
     const N: usize = 800;
     let mut clients = Vec::new();
     for c in 0..8 {
@@ -493,12 +488,11 @@ async fn sigkill_mid_flight_loses_and_duplicates_nothing() {
     }
     assert!(!numbers.is_empty(), "no incident was created before the kill");
     assert!(numbers.len() < N, "every create finished before the kill: the crash did not come mid-flight");
+    numbers
+}
 
-    let server = start_engine(dir.path());
-    let base = server.base.clone();
-    // Every incident acknowledged before the kill (and any committed after
-    // its answer was lost) ends routed, assigned once and notified once
-    // per rule.
+/// Every incident of the server, page by page.
+async fn all_incidents(http: &reqwest::Client, base: &str) -> Vec<Value> {
     let mut all = Vec::new();
     let mut cursor: Option<String> = None;
     loop {
@@ -506,28 +500,49 @@ async fn sigkill_mid_flight_loses_and_duplicates_nothing() {
             Some(c) => format!("{base}/api/v1/incidents?limit=500&cursor={c}"),
             None => format!("{base}/api/v1/incidents?limit=500"),
         };
-        let page: Value = get_json(&http, url).await;
+        let page: Value = get_json(http, url).await;
         all.extend(page["items"].as_array().unwrap().iter().cloned());
         match page["next_cursor"].as_str() {
             Some(c) => cursor = Some(c.to_owned()),
             None => break,
         }
     }
-    assert!(all.len() >= numbers.len());
-    for incident in &all {
+    all
+}
+
+/// Waits until every incident has an assignee and no run is unfinished.
+async fn wait_until_processed(http: &reqwest::Client, base: &str, incidents: &[Value]) {
+    for incident in incidents {
         let number = incident["number"].as_str().unwrap();
-        wait_for(&http, &base, number, |i| !i["assignee"].is_null()).await;
+        wait_for(http, base, number, |i| !i["assignee"].is_null()).await;
     }
-    // Let the runs finish their last steps.
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
     loop {
-        let busy: usize = futures_count(&http, &base).await;
+        let busy: usize = futures_count(http, base).await;
         if busy == 0 {
             break;
         }
         assert!(std::time::Instant::now() < deadline, "{busy} runs never finished");
         tokio::time::sleep(std::time::Duration::from_millis(100)).await;
     }
+}
+
+#[tokio::test]
+async fn sigkill_mid_flight_loses_and_duplicates_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut server = start_engine(dir.path());
+    let http = reqwest::Client::new();
+    seed_agents(&http, &server.base).await;
+    let numbers = create_and_kill(&mut server, &http).await;
+
+    let server = start_engine(dir.path());
+    let base = server.base.clone();
+    // Every incident acknowledged before the kill (and any committed after
+    // its answer was lost) ends routed, assigned once and notified once
+    // per rule.
+    let all = all_incidents(&http, &base).await;
+    assert!(all.len() >= numbers.len());
+    wait_until_processed(&http, &base, &all).await;
     for incident in &all {
         let number = incident["number"].as_str().unwrap();
         let runs = get_json(&http, format!("{base}/api/v1/runs?ticket={number}&workflow=default-incident")).await;
@@ -542,6 +557,46 @@ async fn sigkill_mid_flight_loses_and_duplicates_nothing() {
         subjects.dedup();
         assert_eq!(subjects.len(), 2, "{number}: {subjects:?}");
     }
+}
+
+/// kv writes commit with their run: after a SIGKILL in the middle of a
+/// burst and a restart, the round-robin counter equals the number of
+/// tickets it assigned (before, a replayed step incremented it again and
+/// the rotation skipped an agent).
+#[tokio::test]
+async fn sigkill_mid_flight_keeps_kv_exactly_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut server = start_engine(dir.path());
+    let http = reqwest::Client::new();
+    let base = server.base.clone();
+    seed_agents(&http, &base).await;
+    let r = http.post(format!("{base}/api/v1/workflows/default-incident/disable")).bearer_auth(ADMIN_TOKEN).send().await.unwrap();
+    assert_eq!(r.status(), 200);
+    let rotate = "id: rotate\nname: Rotate\nversion: 1\ntriggers: [ { ticket_created: {} } ]\nsteps:\n  - id: route\n    plugin: routing\n    \
+                  config: { rules: [], default_group: service-desk }\n  - id: assign\n    plugin: assignment\n    config: { strategy: round_robin }\n";
+    let r = http.post(format!("{base}/api/v1/workflows")).bearer_auth(ADMIN_TOKEN).json(&json!({"source": rotate})).send().await.unwrap();
+    assert_eq!(r.status(), 201, "{}", r.text().await.unwrap());
+    create_and_kill(&mut server, &http).await;
+
+    let mut server = start_engine(dir.path());
+    let base = server.base.clone();
+    let all = all_incidents(&http, &base).await;
+    wait_until_processed(&http, &base, &all).await;
+    let all = all_incidents(&http, &base).await;
+    let mut per_agent = std::collections::BTreeMap::<String, usize>::new();
+    for incident in &all {
+        *per_agent.entry(incident["assignee"].as_str().unwrap().to_owned()).or_default() += 1;
+    }
+    server.child.kill().unwrap();
+    server.child.wait().unwrap();
+    let options = switchyard_store::StoreOptions::new(format!("sqlite://{}?mode=rw", dir.path().join("switchyard.db").display()));
+    let store = switchyard_store::Store::connect(options).await.unwrap();
+    let counter = store.kv_get("assignment", "round-robin", "service-desk").await.unwrap().unwrap();
+    assert_eq!(String::from_utf8(counter).unwrap(), all.len().to_string(), "one increment per assigned ticket: {per_agent:?}");
+    // service-desk has two agents on shift (admin and alice): the rotation alternates.
+    let counts: Vec<usize> = per_agent.values().copied().collect();
+    assert_eq!(counts.len(), 2, "{per_agent:?}");
+    assert!(counts[0].abs_diff(counts[1]) <= 1, "{per_agent:?}");
 }
 
 /// Runs not yet finished.

@@ -374,9 +374,10 @@ async fn seed(a: SeedArgs, settings: &Settings) -> anyhow::Result<()> {
                     return Ok::<(), anyhow::Error>(());
                 }
                 let categories = ["network", "email", "hardware", "software", "access"];
+                let (title, description) = seeded_text(i);
                 let request = CreateIncident {
-                    title: format!("Seeded incident {i}"),
-                    description: "Seeded by switchyard bench seed".into(),
+                    title,
+                    description,
                     requester: requester.clone(),
                     channel: Channel::Api,
                     category: Some(categories[(i % 5) as usize].into()),
@@ -401,6 +402,89 @@ async fn seed(a: SeedArgs, settings: &Settings) -> anyhow::Result<()> {
     let elapsed = started.elapsed().as_secs_f64();
     println!("{}", json!({"benchmark": "seed", "count": a.count, "seconds": elapsed, "per_second": a.count as f64 / elapsed}));
     Ok(())
+}
+
+/// Varied, realistic incident text for seeded incidents (deterministic in
+/// `i`), so text search is measured against something like a service
+/// desk's vocabulary rather than one repeated sentence.
+fn seeded_text(i: u64) -> (String, String) {
+    const SYSTEMS: [&str; 24] = [
+        "VPN",
+        "Outlook",
+        "email",
+        "printer",
+        "laptop",
+        "wifi",
+        "Teams",
+        "SAP",
+        "payroll",
+        "badge reader",
+        "monitor",
+        "keyboard",
+        "database",
+        "CRM",
+        "intranet",
+        "file share",
+        "phone",
+        "docking station",
+        "password reset",
+        "Jira",
+        "Confluence",
+        "SharePoint",
+        "scanner",
+        "projector",
+    ];
+    const PROBLEMS: [&str; 16] = [
+        "is down",
+        "is very slow",
+        "does not start",
+        "keeps crashing",
+        "shows error 500",
+        "cannot connect",
+        "asks for the password again",
+        "lost all settings",
+        "freezes every hour",
+        "prints blank pages",
+        "will not sync",
+        "is jammed",
+        "has no sound",
+        "times out",
+        "is locked",
+        "flickers",
+    ];
+    const PLACES: [&str; 12] = [
+        "in Berlin",
+        "in Munich",
+        "on floor 3",
+        "in the warehouse",
+        "for the sales team",
+        "at home",
+        "in Hamburg",
+        "in meeting room B",
+        "for finance",
+        "since the update",
+        "in New York",
+        "for the whole department",
+    ];
+    const DETAILS: [&str; 10] = [
+        "Restarting did not help.",
+        "It started this morning after the Windows update.",
+        "Several colleagues have the same problem.",
+        "Urgent: the quarterly report is due today.",
+        "The error message says access denied.",
+        "It worked fine yesterday.",
+        "I already cleared the cache and rebooted twice.",
+        "Only happens on the guest network.",
+        "The helpdesk chat did not answer.",
+        "Please call me back on my mobile.",
+    ];
+    // A multiplicative hash spreads consecutive numbers over the vocabulary.
+    let h = i.wrapping_mul(0x9E37_79B9_7F4A_7C15);
+    let pick = |n: usize, shift: u32| ((h >> shift) as usize) % n;
+    let system = SYSTEMS[pick(SYSTEMS.len(), 7)];
+    let title = format!("{system} {} {}", PROBLEMS[pick(PROBLEMS.len(), 17)], PLACES[pick(PLACES.len(), 27)]);
+    let description = format!("{} {} Ticket reference {i}.", DETAILS[pick(DETAILS.len(), 37)], DETAILS[pick(DETAILS.len(), 47)]);
+    (title, description)
 }
 
 fn median(mut samples: Vec<f64>) -> f64 {

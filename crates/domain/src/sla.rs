@@ -246,12 +246,36 @@ pub struct SlaHistory {
     pub changes: Vec<StatusChange>,
     /// The first response, if any.
     pub responded_at: Option<DateTime<Utc>>,
+    /// The thresholds already recorded as fired (`sla_warning` and
+    /// `sla_breached` entries), so none fires twice.
+    pub fired: Vec<FiredThreshold>,
+}
+
+/// A threshold recorded as fired in an incident's history.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FiredThreshold {
+    /// Which clock.
+    pub target: SlaTarget,
+    /// The policy the clock came from.
+    pub policy: String,
+    /// Percent of the target; 100 is the breach.
+    pub percent: u8,
 }
 
 impl SlaHistory {
     /// A history that starts with the incident logged in `status`.
     pub fn new(created_at: DateTime<Utc>, status: Status) -> Self {
-        Self { created_at, changes: vec![StatusChange { at: created_at, status, pending_reason: None }], responded_at: None }
+        Self {
+            created_at,
+            changes: vec![StatusChange { at: created_at, status, pending_reason: None }],
+            responded_at: None,
+            fired: Vec::new(),
+        }
+    }
+
+    /// Whether `clock`'s threshold at `percent` has been recorded as fired.
+    pub fn has_fired(&self, clock: &SlaClock, percent: u8) -> bool {
+        self.fired.iter().any(|f| f.target == clock.target && f.percent == percent && f.policy == clock.policy)
     }
 
     /// The status and reason in force now.
@@ -329,9 +353,37 @@ impl SlaClock {
     }
 
     /// The next threshold the clock will cross while it runs: the earliest
-    /// warning still to come, else the breach (one durable timer per clock).
+    /// warning still to come, else the breach.
     pub fn next_timer(&self) -> Option<PlannedTimer> {
         self.timers().into_iter().min_by_key(|t| (t.at, t.percent))
+    }
+
+    /// The thresholds this clock has passed, lowest first: the policy's
+    /// `warnings` its elapsed time reached and the breach once breached.
+    /// None once the clock was met or cancelled.
+    pub fn passed_thresholds(&self, warnings: &[u8]) -> Vec<u8> {
+        if matches!(self.state, ClockState::Met | ClockState::Cancelled) {
+            return Vec::new();
+        }
+        let mut passed: Vec<u8> = warnings.iter().copied().filter(|&w| w < 100 && self.elapsed >= fraction(self.duration, w)).collect();
+        passed.sort_unstable();
+        passed.dedup();
+        if self.breached_at.is_some() {
+            passed.push(100);
+        }
+        passed
+    }
+
+    /// The one durable timer this clock needs as of `now`: a threshold it
+    /// passed that `history` has not recorded as fired comes first, due at
+    /// once (the recompute ran after the instant, or the node was down);
+    /// else the next threshold to come while it runs. None when every
+    /// threshold is behind it and recorded.
+    pub fn timer_to_set(&self, warnings: &[u8], history: &SlaHistory, now: DateTime<Utc>) -> Option<PlannedTimer> {
+        if let Some(percent) = self.passed_thresholds(warnings).into_iter().find(|&p| !history.has_fired(self, p)) {
+            return Some(PlannedTimer { target: self.target, percent, at: now });
+        }
+        self.next_timer().filter(|t| !history.has_fired(self, t.percent))
     }
 
     /// Every threshold still to come while the clock runs: the warnings and

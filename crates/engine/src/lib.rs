@@ -165,12 +165,8 @@ pub(crate) struct PluginRuntime(Option<tokio::runtime::Runtime>);
 impl PluginRuntime {
     fn new() -> Self {
         let threads = std::thread::available_parallelism().map_or(2, |n| n.get());
-        let runtime = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(threads)
-            .thread_name("switchyard-plugins")
-            .enable_all()
-            .build()
-            .ok();
+        let runtime =
+            tokio::runtime::Builder::new_multi_thread().worker_threads(threads).thread_name("switchyard-plugins").enable_all().build().ok();
         if runtime.is_none() {
             tracing::warn!("no separate runtime for plugin steps; they run on the server's");
         }
@@ -347,7 +343,11 @@ impl Engine {
 
     /// A run's step records with each step's whole input rebuilt (see
     /// [`runner::stored_input`]).
-    pub async fn explain_steps(&self, run: &switchyard_store::RunRecord, mut steps: Vec<switchyard_store::StepRecord>) -> Vec<switchyard_store::StepRecord> {
+    pub async fn explain_steps(
+        &self,
+        run: &switchyard_store::RunRecord,
+        mut steps: Vec<switchyard_store::StepRecord>,
+    ) -> Vec<switchyard_store::StepRecord> {
         if let Ok(workflow) = self.inner.workflows.version(&run.workflow_id, run.workflow_version).await {
             let inputs: Vec<serde_json::Value> = (0..steps.len()).map(|i| runner::stored_input(&workflow, run, &steps, i)).collect();
             for (step, input) in steps.iter_mut().zip(inputs) {

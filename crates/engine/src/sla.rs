@@ -30,7 +30,7 @@ use std::collections::HashSet;
 use chrono::{DateTime, TimeDelta, Utc};
 use serde_json::Value;
 use switchyard_domain::incident::{IncidentNumber, Status};
-use switchyard_domain::sla::{ClockState, SlaConfig, SlaTarget, format_duration};
+use switchyard_domain::sla::{SlaConfig, SlaTarget, format_duration};
 use switchyard_plugin_host::Trigger;
 use switchyard_plugin_host::model::SlaEvent;
 use switchyard_store::{SlaInput, SlaOutcome, TimerRecord, Topic, WriteTxn};
@@ -93,8 +93,16 @@ pub fn compute(config: &SlaConfig, inputs: &[SlaInput], now: DateTime<Utc>) -> V
                     .map(|c| c.elapsed)
                     .unwrap_or_else(|| config.business_time(&subject, input.history.created_at, input.resolved_at.unwrap_or(now)))
             });
+            let timers = clocks
+                .iter()
+                .filter_map(|c| {
+                    let warnings = config.policy(&c.policy).map_or(&[][..], |p| p.document.warnings.as_slice());
+                    c.timer_to_set(warnings, &input.history, now).map(|t| (c.policy.clone(), t))
+                })
+                .collect();
             SlaOutcome {
                 number: input.number,
+                timers,
                 first_assigned_at: input.first_assigned_at,
                 responded_at: input.history.responded_at,
                 reopen_count: input.history.reopen_count(),
@@ -188,7 +196,6 @@ pub(crate) async fn apply_config_change(inner: &Inner) -> Result<usize, EngineEr
 struct SlaTimer {
     target: SlaTarget,
     percent: u8,
-    due_at: i64,
     policy: String,
 }
 
@@ -197,7 +204,6 @@ fn sla_timer(timer: &TimerRecord) -> Option<SlaTimer> {
     Some(SlaTimer {
         target: p.get("target")?.as_str()?.parse().ok()?,
         percent: u8::try_from(p.get("percent")?.as_u64()?).ok()?,
-        due_at: p.get("due_at").and_then(Value::as_i64).unwrap_or(0),
         policy: p.get("policy").and_then(Value::as_str).unwrap_or_default().to_owned(),
     })
 }
@@ -218,39 +224,32 @@ pub(crate) async fn fire(
         return Ok(Vec::new());
     };
     let number = IncidentNumber(incident);
-    let breach = sla.percent >= 100;
     // Is the threshold still crossed? The clock is recomputed from history
     // as of now: a pause, a resolution or a new policy in between can have
     // moved or removed it.
     let inputs = txn.sla_inputs(&[number]).await?;
-    let crossed = inputs.first().and_then(|input| {
+    // The thresholds to fire: this timer's, if the clock still passes it
+    // and it is not recorded yet, and every later one the clock passed too
+    // (a node that was down fires them late, in order; the tracker then
+    // sets the clock's next timer from the events recorded here).
+    let due = inputs.first().and_then(|input| {
         let clocks = config.clocks(&input.subject(), &input.history, now);
-        let clock = clocks.into_iter().find(|c| c.target == sla.target)?;
-        let threshold = clock.duration * i32::from(sla.percent) / 100;
-        let crossed = if breach { clock.breached_at.is_some() } else { clock.elapsed >= threshold };
-        let open = !matches!(clock.state, ClockState::Met | ClockState::Cancelled);
-        (crossed && open).then_some(clock)
+        let clock = clocks.into_iter().find(|c| c.target == sla.target && c.policy == sla.policy)?;
+        let warnings = config.policy(&clock.policy).map_or(&[][..], |p| p.document.warnings.as_slice());
+        let passed = clock.passed_thresholds(warnings);
+        if !passed.contains(&sla.percent) || input.history.has_fired(&clock, sla.percent) {
+            return None;
+        }
+        let thresholds: Vec<u8> = passed.into_iter().filter(|&p| p >= sla.percent && !input.history.has_fired(&clock, p)).collect();
+        Some((clock, thresholds))
     });
-    let Some(clock) = crossed else {
+    let Some((clock, thresholds)) = due else {
         EngineMetrics::add(&inner.metrics.sla_timers_dropped, 1);
-        tracing::debug!(timer = timer.id, ticket = %number, "SLA timer no longer crosses its threshold; dropped");
+        tracing::debug!(timer = timer.id, ticket = %number, "SLA timer no longer due (threshold not passed or already fired); dropped");
         return Ok(Vec::new());
     };
     let lag = (now - timer.timer.due_at).max(TimeDelta::zero());
     EngineMetrics::add(&inner.metrics.timer_lag_us_total, lag.num_microseconds().unwrap_or(0) as u64);
-    // Only the next threshold of a clock has a timer. When it fires late
-    // (the node was down), later thresholds may have passed too: they fire
-    // now, in order, so no warning is lost; the tracker then sets the
-    // clock's next timer from the events recorded here.
-    let mut thresholds = vec![sla.percent];
-    let warnings = config.policy(&clock.policy).map(|p| p.document.warnings.clone()).unwrap_or_default();
-    let mut later: Vec<u8> =
-        warnings.into_iter().filter(|&w| w > sla.percent && w < 100 && clock.elapsed >= clock.duration * i32::from(w) / 100).collect();
-    later.sort_unstable();
-    thresholds.extend(later);
-    if !breach && clock.breached_at.is_some() {
-        thresholds.push(100);
-    }
     let records = txn.incidents(&[number]).await?;
     let Some(record) = records.first() else { return Ok(Vec::new()) };
     let ticket = serde_json::to_value(ticket_from_record(record)).unwrap_or(Value::Null);
@@ -272,7 +271,7 @@ pub(crate) async fn fire(
         let event = SlaEvent {
             target: sla.target,
             percent: u16::from(percent),
-            due_at: if sla.due_at != 0 { sla.due_at } else { clock.due_at.map_or(0, |d| d.timestamp_millis()) },
+            due_at: clock.due_at.or(clock.breached_at).map_or(0, |d| d.timestamp_millis()),
         };
         let target = sla.target.as_str();
         let trigger_event = if breach { TriggerEvent::SlaBreached { target } } else { TriggerEvent::SlaWarning { target } };

@@ -44,7 +44,7 @@ async fn default_workflow_routes_assigns_and_notifies(db: TestDatabase) {
         let history = store.history(*number, true).await.unwrap();
         let routed = history.iter().find(|e| e.field.as_deref() == Some("assignment_group")).expect("routing event");
         assert_eq!(routed.actor.kind, ActorKind::Workflow);
-        assert!(routed.actor.name.starts_with("default-incident@1 step route plugin routing@0.1.0"), "{}", routed.actor.name);
+        assert!(routed.actor.name.starts_with("default-incident@2 step route plugin routing@0.1.0"), "{}", routed.actor.name);
         let runs = store.list_runs(&RunFilter { incident_id: Some(number.0), limit: 10, ..Default::default() }).await.unwrap();
         assert_eq!(runs.len(), 1, "exactly one run for {title} (its own changes do not retrigger it)");
         assert_eq!(runs[0].status, RunStatus::Succeeded, "{title}: {:?}", runs[0].error);

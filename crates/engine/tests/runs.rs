@@ -214,7 +214,11 @@ async fn a_human_edit_during_a_run_is_kept(db: TestDatabase) {
             }) as std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>>
         }) as Hook
     };
-    let engine = start_with(store, EngineConfig { node: "node-a".into(), hooks: EngineHooks { before_commit: Some(hook) }, ..EngineConfig::default() }).await;
+    let engine = start_with(
+        store,
+        EngineConfig { node: "node-a".into(), hooks: EngineHooks { before_commit: Some(hook) }, ..EngineConfig::default() },
+    )
+    .await;
     publish(&engine, ROUTE_AND_NOTE).await;
     // A field the run does not touch: both changes stay. (Numbers are
     // gap-free, so the edit is armed before the incident exists.)
@@ -275,7 +279,11 @@ async fn a_step_that_calls_out_starts_after_a_commit(db: TestDatabase) {
             })
         })
     };
-    let engine = start_with(store, EngineConfig { node: "node-a".into(), hooks: EngineHooks { before_commit: Some(hook) }, ..EngineConfig::default() }).await;
+    let engine = start_with(
+        store,
+        EngineConfig { node: "node-a".into(), hooks: EngineHooks { before_commit: Some(hook) }, ..EngineConfig::default() },
+    )
+    .await;
     let _plugins = install_hostile(&engine, store);
     publish(
         &engine,

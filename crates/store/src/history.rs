@@ -113,7 +113,6 @@ pub struct EventRecord {
     pub created_at: DateTime<Utc>,
 }
 
-
 impl WriteTxn {
     /// Appends history entries with consecutive sequence numbers: one
     /// counter update and one multi-row insert per chunk, however many

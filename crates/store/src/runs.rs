@@ -29,9 +29,9 @@ use switchyard_domain::incident::Incident;
 use switchyard_workflow::run::{RunStatus, StepStatus};
 
 use crate::entity::{incident, incident_ci, workflow_run, workflow_step};
-use crate::incidents::incident_to_row;
 use crate::error::{StoreError, stored_json};
 use crate::history::Actor;
+use crate::incidents::incident_to_row;
 use crate::notifications::NewNotification;
 use crate::plugin_data::{KvKey, KvOp, apply_kv_ops};
 use crate::store::{Backend, Store};
@@ -502,7 +502,8 @@ impl WriteTxn {
     /// upsert, affected CIs replaced, and `updated_at` for notes alone.
     async fn write_tickets<'a>(&self, tickets: impl Iterator<Item = &'a TicketWrite>, now: DateTime<Utc>) -> Result<(), StoreError> {
         let tickets: Vec<&TicketWrite> = tickets.filter(|t| !t.entries.is_empty()).collect();
-        let changed: Vec<incident::ActiveModel> = tickets.iter().filter(|t| t.fields_changed).map(|t| incident_to_row(&t.incident)).collect();
+        let changed: Vec<incident::ActiveModel> =
+            tickets.iter().filter(|t| t.fields_changed).map(|t| incident_to_row(&t.incident)).collect();
         let update = OnConflict::column(incident::Column::Id)
             .update_columns(incident::Column::iter().filter(|c| !matches!(c, incident::Column::Id)))
             .to_owned();
@@ -594,7 +595,6 @@ fn run_to_row(run: &RunRecord, progress: &RunProgress, now: DateTime<Utc>) -> wo
     }
 }
 
-
 impl Store {
     /// Leases up to `limit` runs that are due (pending, waiting past their
     /// time, or running under an expired lease, i.e. abandoned by a node
@@ -656,7 +656,13 @@ impl Store {
         if ids.is_empty() {
             return Ok(Vec::new());
         }
-        workflow_run::Entity::find().filter(workflow_run::Column::Id.is_in(ids)).all(&self.read).await?.into_iter().map(run_from_row).collect()
+        workflow_run::Entity::find()
+            .filter(workflow_run::Column::Id.is_in(ids))
+            .all(&self.read)
+            .await?
+            .into_iter()
+            .map(run_from_row)
+            .collect()
     }
 
     /// Whether any run is due (cheap check before claiming).

@@ -14,7 +14,7 @@ use serde_json::{Value, json};
 use switchyard_domain::changes::FieldChange;
 use switchyard_domain::history::{EventKind, HistoryEntry, Visibility};
 use switchyard_domain::incident::{IncidentNumber, PendingReason, Priority, Status, TEXT_MAX, check_text};
-use switchyard_domain::sla::{ClockState, SlaClock, SlaConfig, SlaHistory, SlaSubject, SlaTarget};
+use switchyard_domain::sla::{ClockState, FiredThreshold, PlannedTimer, SlaClock, SlaConfig, SlaHistory, SlaSubject, SlaTarget};
 use switchyard_domain::{DomainError, Violations};
 
 use crate::entity::{ci, incident, incident_csat, incident_event, incident_service_fact, setting, sla_clock, timer};
@@ -75,9 +75,11 @@ impl SlaInput {
 pub struct SlaOutcome {
     /// The incident.
     pub number: IncidentNumber,
-    /// Its clocks (replace the stored ones; their timers replace the
-    /// incident's SLA timers).
+    /// Its clocks (replace the stored ones).
     pub clocks: Vec<SlaClock>,
+    /// The timer each clock needs ([`SlaClock::timer_to_set`]): they
+    /// replace the incident's future SLA timers.
+    pub timers: Vec<(String, PlannedTimer)>,
     /// First assignment.
     pub first_assigned_at: Option<DateTime<Utc>>,
     /// First response.
@@ -155,11 +157,22 @@ fn history_from_events(row: &incident::Model, events: &[incident_event::Model]) 
                 history.responded(at);
             }
             ("comment", _) if e.actor_kind == "user" && e.actor_user_id.is_some_and(|u| u != row.requester_id) => history.responded(at),
+            ("sla_warning" | "sla_breached", _) => history.fired.extend(fired_threshold(&new)),
             _ => {}
         }
         history.status(at, status, reason);
     }
     (history, first_assigned)
+}
+
+/// The threshold an `sla_warning` / `sla_breached` entry recorded (its
+/// payload, as [`WriteTxn::record_sla_event`] was given it).
+fn fired_threshold(payload: &Value) -> Option<FiredThreshold> {
+    Some(FiredThreshold {
+        target: payload.get("target")?.as_str()?.parse().ok()?,
+        policy: payload.get("policy").and_then(Value::as_str).unwrap_or_default().to_owned(),
+        percent: u8::try_from(payload.get("percent")?.as_u64()?).ok()?,
+    })
 }
 
 fn clock_row(number: IncidentNumber, clock: &SlaClock, now: i64) -> sla_clock::ActiveModel {
@@ -254,7 +267,7 @@ impl Store {
 
     async fn load_sla_inputs(&self, conn: &impl ConnectionTrait, numbers: &[IncidentNumber]) -> Result<Vec<SlaInput>, StoreError> {
         let mut inputs = Vec::with_capacity(numbers.len());
-        for chunk in crate::batch::shaped(&numbers) {
+        for chunk in crate::batch::shaped(numbers) {
             let ids: Vec<i64> = chunk.iter().map(|n| n.0).collect();
             let rows = incident::Entity::find().filter(incident::Column::Id.is_in(ids.clone())).all(conn).await?;
             let events = incident_event::Entity::find()
@@ -409,7 +422,7 @@ impl WriteTxn {
     /// running clock, for its next threshold).
     pub async fn replace_sla(&self, outcomes: &[SlaOutcome]) -> Result<(), StoreError> {
         let now = time::to_micros(time::now());
-        for chunk in crate::batch::shaped(&outcomes) {
+        for chunk in crate::batch::shaped(outcomes) {
             let ids: Vec<i64> = chunk.iter().map(|o| o.number.0).collect();
             sla_clock::Entity::delete_many().filter(sla_clock::Column::IncidentId.is_in(ids.clone())).exec(&self.txn).await?;
             incident_service_fact::Entity::delete_many()
@@ -446,20 +459,14 @@ impl WriteTxn {
             let timers: Vec<timer::ActiveModel> = chunk
                 .iter()
                 .flat_map(|o| {
-                    o.clocks.iter().flat_map(move |clock| {
-                        clock.next_timer().into_iter().filter(move |t| time::to_micros(t.at) > now).map(move |t| timer::ActiveModel {
-                            id: sea_orm::ActiveValue::NotSet,
-                            kind: Set(if t.percent >= 100 { "sla_breached" } else { "sla_warning" }.to_owned()),
-                            due_at: Set(time::to_micros(t.at)),
-                            run_id: Set(None),
-                            incident_id: Set(Some(o.number.0)),
-                            payload: Set(json!({
-                                "target": t.target, "percent": t.percent, "policy": clock.policy,
-                                "due_at": clock.due_at.map_or(0, |d| d.timestamp_millis()),
-                            })
-                            .to_string()),
-                            created_at: Set(now),
-                        })
+                    o.timers.iter().map(move |(policy, t)| timer::ActiveModel {
+                        id: sea_orm::ActiveValue::NotSet,
+                        kind: Set(if t.percent >= 100 { "sla_breached" } else { "sla_warning" }.to_owned()),
+                        due_at: Set(time::to_micros(t.at)),
+                        run_id: Set(None),
+                        incident_id: Set(Some(o.number.0)),
+                        payload: Set(json!({"target": t.target, "percent": t.percent, "policy": policy}).to_string()),
+                        created_at: Set(now),
                     })
                 })
                 .collect();

@@ -241,7 +241,12 @@ fn categorised_tickets_route_by_category_and_uncategorised_by_keywords() {
         ],
         "default_group": "service-desk"
     });
-    let with = |category: Option<&str>, title: &str| Ticket { category: category.map(Into::into), title: title.into(), description: String::new(), ..ticket() };
+    let with = |category: Option<&str>, title: &str| Ticket {
+        category: category.map(Into::into),
+        title: title.into(),
+        description: String::new(),
+        ..ticket()
+    };
     // (category, title, group)
     let table = [
         (Some("network"), "network issue", "network-ops"),

@@ -278,3 +278,44 @@ fn the_shipped_documents_compile_and_round_trip() {
     let policies = serde_json::to_value(config.policy_documents()).unwrap();
     assert_eq!(SlaConfig::compile(&calendars, &policies).unwrap(), config);
 }
+
+/// The one timer per clock: the next threshold to come, unless one it
+/// passed was never recorded as fired (then that one, due at once); none
+/// when everything passed is recorded.
+#[test]
+fn the_timer_to_set_never_loses_or_repeats_a_threshold() {
+    let config = config(json!({"policies": [
+        {"id": "fast", "name": "Fast", "calendar": "24x7", "targets": {"resolution": "100s"}, "warnings": [75, 90]}
+    ]}));
+    let t0 = Utc.with_ymd_and_hms(2026, 12, 1, 12, 0, 0).unwrap();
+    let subject = SlaSubject { priority: Priority::P3, category: None, service: None };
+    let warnings = [75, 90];
+    let fired = |percents: &[u8]| {
+        percents.iter().map(|&percent| FiredThreshold { target: SlaTarget::Resolution, policy: "fast".into(), percent }).collect()
+    };
+    // (seconds since creation, recorded thresholds, expected timer: percent and seconds it is due at)
+    let cases: [(i64, &[u8], Option<(u8, i64)>); 7] = [
+        (10, &[], Some((75, 75))),
+        (80, &[75], Some((90, 90))),
+        (80, &[], Some((75, 80))),          // passed, never recorded: at once
+        (95, &[75], Some((90, 95))),        // the 90 % warning was missed
+        (95, &[75, 90], Some((100, 100))),  // the breach is next
+        (101, &[75, 90], Some((100, 101))), // recompute after the instant: the breach is not lost
+        (101, &[75, 90, 100], None),        // all fired: nothing repeats
+    ];
+    for (at, recorded, expected) in cases {
+        let mut history = SlaHistory::new(t0, Status::Assigned);
+        history.fired = fired(recorded);
+        let now = t0 + TimeDelta::seconds(at);
+        let clocks = config.clocks(&subject, &history, now);
+        let clock = clock(&clocks, SlaTarget::Resolution);
+        let got = clock.timer_to_set(&warnings, &history, now).map(|t| (t.percent, (t.at - t0).num_seconds()));
+        assert_eq!(got, expected, "at {at}s with {recorded:?} fired");
+    }
+    // A met clock needs no timer, whatever was missed.
+    let mut history = SlaHistory::new(t0, Status::Assigned);
+    history.status(t0 + TimeDelta::seconds(80), Status::Resolved, None);
+    let now = t0 + TimeDelta::seconds(120);
+    let clocks = config.clocks(&subject, &history, now);
+    assert_eq!(clock(&clocks, SlaTarget::Resolution).timer_to_set(&warnings, &history, now), None);
+}

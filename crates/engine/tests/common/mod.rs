@@ -56,7 +56,13 @@ pub async fn seed_directory(store: &Store) {
 
 pub async fn agent(store: &Store, name: &str, on_shift: bool) {
     store
-        .create_user(UserInput { username: name.into(), display_name: name.into(), role: Some(Role::Agent), on_shift: Some(on_shift), ..Default::default() })
+        .create_user(UserInput {
+            username: name.into(),
+            display_name: name.into(),
+            role: Some(Role::Agent),
+            on_shift: Some(on_shift),
+            ..Default::default()
+        })
         .await
         .unwrap();
 }

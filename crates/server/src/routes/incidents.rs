@@ -358,9 +358,12 @@ pub struct ListQuery {
     pub updated_from: Option<DateTime<Utc>>,
     /// Updated before (RFC 3339).
     pub updated_to: Option<DateTime<Utc>>,
-    /// Text in title or description (case-insensitive).
+    /// Full-text search in title and description: every word must match,
+    /// each also as a prefix; ranked by relevance unless `sort` says
+    /// otherwise.
     pub q: Option<String>,
-    /// `number` (default), `created_at`, `updated_at` or `priority`.
+    /// `number` (default; `relevance` with `q`), `created_at`, `updated_at`,
+    /// `priority` or `relevance`.
     pub sort: Option<String>,
     /// `desc` (default) or `asc`.
     pub order: Option<String>,
@@ -441,13 +444,22 @@ pub async fn list_incidents(
     caller: Caller,
     ApiQuery(q): ApiQuery<ListQuery>,
 ) -> ApiResult<Json<IncidentPageDto>> {
+    let text = q.q.filter(|t| !t.trim().is_empty());
     let sort = match q.sort.as_deref() {
+        // A text search is ranked unless another order is asked for.
+        None if text.is_some() => SortField::Relevance,
         None | Some("number") => SortField::Number,
         Some("created_at") => SortField::CreatedAt,
         Some("updated_at") => SortField::UpdatedAt,
         Some("priority") => SortField::Priority,
+        Some("relevance") if text.is_some() => SortField::Relevance,
+        Some("relevance") => return Err(ApiError::field("sort", "requires_q", "sorting by relevance needs a text search (`q`)")),
         Some(other) => {
-            return Err(ApiError::field("sort", "one_of", format!("`{other}` is not one of number, created_at, updated_at, priority")));
+            return Err(ApiError::field(
+                "sort",
+                "one_of",
+                format!("`{other}` is not one of number, created_at, updated_at, priority, relevance"),
+            ));
         }
     };
     let order = match q.order.as_deref() {
@@ -469,7 +481,7 @@ pub async fn list_incidents(
         created_to: q.created_to,
         updated_from: q.updated_from,
         updated_to: q.updated_to,
-        text: q.q.filter(|t| !t.trim().is_empty()),
+        text,
         sort,
         order,
         cursor: q.cursor,
