@@ -17,7 +17,7 @@
 //!   (and noted in the step's log), so the other change is neither lost
 //!   nor overwritten;
 //! - a kv increment the run was given is not what the counter reached
-//!   (see [`crate::kv`]).
+//!   (see `crate::kv`).
 //!
 //! Two runs of one ticket never share a pass (the second waits for the
 //! first to commit). A run whose next step may call out over HTTP commits

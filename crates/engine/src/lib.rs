@@ -14,11 +14,11 @@
 //!   runs and dry-runs alike.
 //! - [`execute`]: runs leased runs in batches and commits each batch in one
 //!   transaction: per run its ticket edit, history, step records, final
-//!   state, notifications and kv writes ([`kv`]: exactly once), all or
+//!   state, notifications and kv writes (`kv`: exactly once), all or
 //!   nothing. A run whose ticket changed meanwhile runs again with the
 //!   other writer's fields protected; the run's version makes a replayed
 //!   commit fail instead of applying twice.
-//! - [`outbox`]: the one loop every reader of a persisted log runs in (the
+//! - `outbox`: the one loop every reader of a persisted log runs in (the
 //!   dispatcher, the SLA tracker), woken by commits on any node.
 //! - [`schedule`]: cron triggers (with a catch-up window) and due timers.
 //! - [`sla`]: the SLA tracker (clocks, service facts and SLA timers kept in

@@ -1,12 +1,12 @@
 //! The step runner: the one place a workflow's steps are run, for real
 //! runs and dry-runs alike.
 //!
-//! An [`Execution`] is a run in memory: the state of the pure run state
+//! An `Execution` is a run in memory: the state of the pure run state
 //! machine ([`switchyard_workflow::run`]), the ticket as its steps have
 //! left it so far, the step records, the notifications it queued and its
-//! kv journal. [`Runner::run_segment`] runs its steps back to back: for
+//! kv journal. `Runner::run_segment` runs its steps back to back: for
 //! each it builds the step input, checks the step's condition, runs the
-//! plugin within its limits (under [`crate::services::STEP_SCOPE`], so kv
+//! plugin within its limits (under `crate::services::STEP_SCOPE`, so kv
 //! and directory calls see the run's journal and the batch's snapshot),
 //! classifies what came back into one [`StepOutcome`] (timeout, trap,
 //! retryable, invalid config, fatal, condition error, or actions the host

@@ -294,7 +294,8 @@ fn the_timer_to_set_never_loses_or_repeats_a_threshold() {
         percents.iter().map(|&percent| FiredThreshold { target: SlaTarget::Resolution, policy: "fast".into(), percent }).collect()
     };
     // (seconds since creation, recorded thresholds, expected timer: percent and seconds it is due at)
-    let cases: [(i64, &[u8], Option<(u8, i64)>); 7] = [
+    type Case = (i64, &'static [u8], Option<(u8, i64)>);
+    let cases: [Case; 7] = [
         (10, &[], Some((75, 75))),
         (80, &[75], Some((90, 90))),
         (80, &[], Some((75, 80))),          // passed, never recorded: at once
