@@ -2,14 +2,15 @@
 # The whole Switchyard test suite, set-up included. `.ci/run` calls exactly this.
 #
 # 1. set-up: the wasm32-wasip2 target, the plugins (scripts/build-plugins.sh,
-#    which also installs componentize-py), and PostgreSQL started if it is
-#    installed but down;
+#    which also installs componentize-py), the web UI's npm packages
+#    (scripts/build-web.sh), Debian's chromium and chromium-driver for the
+#    browser tests, and PostgreSQL started if it is installed but down;
 # 2. cargo fmt --check and cargo clippy -D warnings on both workspaces
 #    (the server workspace and the guest plugins workspace);
 # 3. rustdoc with warnings denied;
 # 4. every test: domain, store and API on SQLite and PostgreSQL (required
 #    when CI=true), plugin host with real components, end-to-end on the real
-#    binary, plugin logic natively.
+#    binary, the web UI in headless Chromium, plugin logic natively.
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$root"
@@ -34,6 +35,18 @@ fi
 
 step "set-up: plugins (wasm32-wasip2 components)"
 bash scripts/build-plugins.sh
+
+step "set-up: web UI packages (npm)"
+bash scripts/build-web.sh
+
+step "set-up: Chromium and ChromeDriver (browser tests)"
+if ! command -v chromium >/dev/null || ! command -v chromedriver >/dev/null; then
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update -qq
+    apt-get install -y -qq chromium chromium-driver >/dev/null
+fi
+chromium --version 2>/dev/null | head -n1
+chromedriver --version | head -n1
 
 step "format"
 cargo fmt --all --check

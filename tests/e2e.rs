@@ -1,62 +1,14 @@
 //! End-to-end: start the real `switchyard` binary on port 0 with a fresh
 //! data directory and drive it over HTTP.
 
-use std::io::{BufRead, BufReader, Lines};
 use std::path::Path;
-use std::process::{Child, ChildStdout, Command, Stdio};
+use std::process::Command;
 
 use serde_json::{Value, json};
 
-/// A running server process, killed on drop.
-struct Server {
-    child: Child,
-    base: String,
-    /// Everything printed before the server started listening.
-    banner: Vec<String>,
-}
+mod support;
 
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-const ADMIN_TOKEN: &str = "e2e-admin-token-0123456789";
-
-fn start(data_dir: &Path, admin_token: Option<&str>) -> Server {
-    start_with(data_dir, admin_token, &[])
-}
-
-fn start_with(data_dir: &Path, admin_token: Option<&str>, env: &[(&str, &str)]) -> Server {
-    let mut command = Command::new(env!("CARGO_BIN_EXE_switchyard"));
-    command.args(["serve", "--listen", "127.0.0.1:0", "--data-dir"]).arg(data_dir).env("SWITCHYARD_LOG", "warn").stdout(Stdio::piped());
-    for (k, v) in env {
-        command.env(k, v);
-    }
-    match admin_token {
-        Some(t) => command.env("SWITCHYARD_ADMIN_TOKEN", t),
-        None => command.env_remove("SWITCHYARD_ADMIN_TOKEN"),
-    };
-    let mut child = command.spawn().expect("start switchyard");
-    let mut lines: Lines<BufReader<ChildStdout>> = BufReader::new(child.stdout.take().unwrap()).lines();
-    let mut banner = Vec::new();
-    let mut base = None;
-    for line in lines.by_ref() {
-        let line = line.expect("read stdout");
-        if let Some(url) = line.strip_prefix("Switchyard listening on ") {
-            base = Some(url.trim().to_owned());
-        }
-        let done = line.starts_with("API description");
-        banner.push(line);
-        if done {
-            break;
-        }
-    }
-    // Keep draining stdout so the child never blocks on a full pipe.
-    std::thread::spawn(move || for _ in lines {});
-    Server { child, base: base.expect("switchyard exited before listening"), banner }
-}
+use support::{ADMIN_TOKEN, Server, start, start_with};
 
 #[tokio::test]
 async fn serve_create_and_restart_on_a_real_binary() {
@@ -125,6 +77,30 @@ async fn first_start_without_a_token_prints_one_that_works() {
     let token = server.banner.iter().map(|l| l.trim()).find(|l| l.starts_with("sy_")).expect("a generated token in the banner").to_owned();
     let r = reqwest::Client::new().get(format!("{}/api/v1/me", server.base)).bearer_auth(token).send().await.unwrap();
     assert_eq!(r.status(), 200);
+}
+
+#[tokio::test]
+async fn first_start_prints_the_web_address_and_an_admin_password_that_signs_in() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = start(dir.path(), None);
+    let open = format!("Open {}/ in a browser", server.base);
+    assert!(server.banner.iter().any(|l| l.starts_with(&open)), "{:?}", server.banner);
+    let prefix = "Sign in as `admin` with the password ";
+    let line = server.banner.iter().find(|l| l.starts_with(prefix)).expect("the password in the banner");
+    let password = line[prefix.len()..].split(' ').next().unwrap();
+    let http = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
+    let r = http
+        .post(format!("{}/api/v1/auth/login", server.base))
+        .json(&json!({"username": "admin", "password": password}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let r = http.get(format!("{}/", server.base)).send().await.unwrap();
+    assert_eq!((r.status().as_u16(), r.headers()["location"].to_str().unwrap()), (303, "/login?next=%2F"));
+    let r = http.get(format!("{}/login", server.base)).send().await.unwrap();
+    assert!(r.headers()["content-type"].to_str().unwrap().starts_with("text/html"));
+    assert!(r.text().await.unwrap().contains("Sign in to Switchyard"));
 }
 
 #[test]

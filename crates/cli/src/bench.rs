@@ -20,6 +20,9 @@ pub enum BenchCommand {
     Creates(CreatesArgs),
     /// Fetch one filtered list page repeatedly and report latency.
     List(ListArgs),
+    /// Fetch web pages (console, portal) as a signed-in person and report
+    /// latency and size.
+    Pages(PagesArgs),
     /// Insert many incidents straight into the configured database.
     Seed(SeedArgs),
     /// Create incidents over HTTP and measure how fast the workflow engine
@@ -105,6 +108,26 @@ pub struct ListArgs {
     requests: usize,
 }
 
+/// `bench pages`.
+#[derive(Debug, Args)]
+pub struct PagesArgs {
+    /// Server base URL.
+    #[arg(long, default_value = "http://127.0.0.1:8080")]
+    url: String,
+    /// Who signs in (over `POST /api/v1/auth/login`).
+    #[arg(long, default_value = "admin")]
+    username: String,
+    /// Their password.
+    #[arg(long, env = "SWITCHYARD_BENCH_PASSWORD", hide_env_values = true)]
+    password: String,
+    /// Page paths, e.g. `/console?queue=open`; each is timed on its own.
+    #[arg(long = "path", required = true)]
+    paths: Vec<String>,
+    /// Requests per page (one client, sequential).
+    #[arg(long, default_value_t = 500)]
+    requests: usize,
+}
+
 /// `bench seed`.
 #[derive(Debug, Args)]
 pub struct SeedArgs {
@@ -121,6 +144,7 @@ pub async fn run(command: BenchCommand, settings: &Settings) -> anyhow::Result<(
     match command {
         BenchCommand::Creates(a) => creates(a).await,
         BenchCommand::List(a) => list(a).await,
+        BenchCommand::Pages(a) => pages(a).await,
         BenchCommand::Seed(a) => seed(a, settings).await,
         BenchCommand::Workflow(a) => workflow(a, settings).await,
         BenchCommand::Sla(a) => sla(a, settings).await,
@@ -354,6 +378,39 @@ async fn list(a: ListArgs) -> anyhow::Result<()> {
             "p99_ms": percentile(&latencies, 0.99).as_secs_f64() * 1e3,
         })
     );
+    Ok(())
+}
+
+async fn pages(a: PagesArgs) -> anyhow::Result<()> {
+    let client = client()?;
+    let base = a.url.trim_end_matches('/');
+    let login = json!({"username": a.username, "password": a.password});
+    let session: serde_json::Value =
+        client.post(format!("{base}/api/v1/auth/login")).json(&login).send().await?.error_for_status()?.json().await?;
+    let cookie = format!("sy_session={}", session["token"].as_str().unwrap_or_default());
+    for path in &a.paths {
+        let url = format!("{base}{path}");
+        let mut latencies = Vec::with_capacity(a.requests);
+        let mut bytes = 0;
+        for _ in 0..a.requests {
+            let t = Instant::now();
+            let response = client.get(&url).header(reqwest::header::COOKIE, &cookie).send().await?;
+            if response.status() != reqwest::StatusCode::OK {
+                bail!("{url} answered {}", response.status());
+            }
+            bytes = response.bytes().await?.len();
+            latencies.push(t.elapsed());
+        }
+        latencies.sort_unstable();
+        println!(
+            "{}",
+            json!({
+                "benchmark": "page", "path": path, "requests": a.requests, "html_bytes": bytes,
+                "p50_ms": percentile(&latencies, 0.50).as_secs_f64() * 1e3,
+                "p99_ms": percentile(&latencies, 0.99).as_secs_f64() * 1e3,
+            })
+        );
+    }
     Ok(())
 }
 

@@ -79,6 +79,10 @@ pub struct SettingsArgs {
     /// generated and printed once when unset.
     #[arg(long, global = true, env = "SWITCHYARD_ADMIN_TOKEN", hide_env_values = true)]
     pub admin_token: Option<String>,
+    /// Password of the `admin` user created on first start (for the web
+    /// UI); a random one is generated and printed once when unset.
+    #[arg(long, global = true, env = "SWITCHYARD_ADMIN_PASSWORD", hide_env_values = true)]
+    pub admin_password: Option<String>,
     /// Directory of installed plugins, one `<id>/plugin.toml` each [default: plugins/dist].
     #[arg(long, global = true, env = "SWITCHYARD_PLUGINS_DIR")]
     pub plugins_dir: Option<PathBuf>,
@@ -130,6 +134,8 @@ pub struct Settings {
     pub log_level: String,
     /// Bootstrap admin token.
     pub admin_token: Option<String>,
+    /// Bootstrap admin password.
+    pub admin_password: Option<String>,
     /// Installed plugins.
     pub plugins_dir: PathBuf,
     /// Shipped workflows.
@@ -162,6 +168,7 @@ impl SettingsArgs {
             log_format: self.log_format.or(file.log_format).unwrap_or(LogFormat::Text),
             log_level: self.log_level.or(file.log_level).unwrap_or_else(|| "info".into()),
             admin_token: self.admin_token,
+            admin_password: self.admin_password,
             plugins_dir: self.plugins_dir.or(file.plugins_dir).unwrap_or_else(|| PathBuf::from("plugins/dist")),
             workflows_dir: self.workflows_dir.or(file.workflows_dir).unwrap_or_else(|| PathBuf::from("workflows")),
             node: self.node.or(file.node).unwrap_or_else(|| "switchyard".into()),

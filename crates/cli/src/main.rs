@@ -82,22 +82,40 @@ const STARTER_GROUPS: &[(&str, &str)] = &[
     ("dba", "Database administration"),
 ];
 
-/// On an empty database, creates the `admin` user, its first token and the
-/// starter groups.
-/// Returns the token when it was generated (to print once).
-async fn bootstrap_admin(store: &Store, settings: &Settings) -> anyhow::Result<Option<String>> {
+/// What [`bootstrap_admin`] generated, to print once.
+#[derive(Debug, Default)]
+struct Generated {
+    token: Option<String>,
+    password: Option<String>,
+}
+
+/// A random password people can type: 16 letters and digits.
+fn random_password() -> String {
+    use rand::Rng;
+    const CHARS: &[u8] = b"abcdefghijkmnopqrstuvwxyzABCDEFGHJKLMNPQRSTUVWXYZ23456789";
+    let mut rng = rand::rng();
+    (0..16).map(|_| char::from(CHARS[rng.random_range(0..CHARS.len())])).collect()
+}
+
+/// On an empty database, creates the `admin` user (with a password for the
+/// web UI), its first token and the starter groups. Returns the secrets it
+/// generated (to print once); `None` on a database that has users.
+async fn bootstrap_admin(store: &Store, settings: &Settings) -> anyhow::Result<Option<Generated>> {
     if store.count_users().await? > 0 {
         return Ok(None);
     }
+    let password = settings.admin_password.clone().unwrap_or_else(random_password);
     store
         .create_user(UserInput {
             username: "admin".into(),
             display_name: "Administrator".into(),
             role: Some(Role::Admin),
             on_shift: Some(true),
+            password: Some(password.clone()),
             ..Default::default()
         })
         .await?;
+    let mut generated = Generated { password: settings.admin_password.is_none().then_some(password), token: None };
     // The groups the shipped default workflow routes to, so a first
     // incident is routed and assigned out of the box. `admin` is on shift
     // in the service desk until real agents are added.
@@ -115,10 +133,10 @@ async fn bootstrap_admin(store: &Store, settings: &Settings) -> anyhow::Result<O
     match &settings.admin_token {
         Some(token) => {
             store.insert_token("admin", "bootstrap", None, token.clone()).await?;
-            Ok(None)
         }
-        None => Ok(Some(store.create_token("admin", "bootstrap", None).await?.1)),
+        None => generated.token = Some(store.create_token("admin", "bootstrap", None).await?.1),
     }
+    Ok(Some(generated))
 }
 
 async fn serve(settings: Settings) -> anyhow::Result<()> {
@@ -128,17 +146,23 @@ async fn serve(settings: Settings) -> anyhow::Result<()> {
     let addr = listener.local_addr()?;
     println!("Switchyard listening on http://{addr}");
     println!("Database: {}", redact(&settings.database_url));
+    println!("Open http://{addr}/ in a browser: agents work queues at /console, requesters report at /portal.");
     match generated {
-        Some(token) => {
+        Some(generated) => {
             println!("Created user `admin` (on shift in group service-desk) and the groups service-desk, network-ops, desk-side, dba.");
-            println!("The admin API token is shown only now:");
-            println!("  {token}");
-            println!("Try: curl -H 'Authorization: Bearer {token}' http://{addr}/api/v1/me");
+            match generated.password {
+                Some(password) => println!("Sign in as `admin` with the password {password} (shown only now)."),
+                None => println!("Sign in as `admin` with the password from SWITCHYARD_ADMIN_PASSWORD."),
+            }
+            if let Some(token) = generated.token {
+                println!("The admin API token is shown only now:");
+                println!("  {token}");
+                println!("Try: curl -H 'Authorization: Bearer {token}' http://{addr}/api/v1/me");
+            }
         }
-        None if settings.admin_token.is_some() => {
-            println!("Log in as `admin` with the token from SWITCHYARD_ADMIN_TOKEN (Authorization: Bearer ...).")
-        }
-        None => println!("Log in with an existing API token (Authorization: Bearer ...)."),
+        None => println!(
+            "Sign in with your username and password; API clients use a token (Authorization: Bearer ...; POST /api/v1/auth/login issues one)."
+        ),
     }
     println!("API description: http://{addr}/api/v1/openapi.json");
     let engine = start_engine(&store, &settings).await?;
@@ -156,7 +180,10 @@ async fn serve(settings: Settings) -> anyhow::Result<()> {
     });
     let app = switchyard_server::router(AppState::with_engine(store, engine.clone()));
     tracing::info!(%addr, "serving");
-    axum::serve(listener, app).with_graceful_shutdown(shutdown_signal()).await?;
+    // Connection info gives the sign-in throttle each client's address.
+    axum::serve(listener, app.into_make_service_with_connect_info::<std::net::SocketAddr>())
+        .with_graceful_shutdown(shutdown_signal())
+        .await?;
     // Hand this node's runs back so another node takes them at once.
     if let Err(e) = engine.shutdown_and_release().await {
         tracing::warn!(error = %e, "handing back this node's runs failed; they move on when their leases expire");

@@ -39,6 +39,8 @@ pub enum ErrorCode {
     MethodNotAllowed,
     /// A uniqueness or version conflict.
     Conflict,
+    /// Too many attempts (failed sign-ins); try again later.
+    TooManyRequests,
     /// A dependency (the database) is not available.
     Unavailable,
     /// A bug or an outage; the response carries an id to find it in the logs.
@@ -58,6 +60,7 @@ impl ErrorCode {
             ErrorCode::Forbidden => StatusCode::FORBIDDEN,
             ErrorCode::NotFound => StatusCode::NOT_FOUND,
             ErrorCode::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
+            ErrorCode::TooManyRequests => StatusCode::TOO_MANY_REQUESTS,
             ErrorCode::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
             ErrorCode::Internal => StatusCode::INTERNAL_SERVER_ERROR,
         }

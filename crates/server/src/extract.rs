@@ -5,8 +5,6 @@ use axum::extract::{FromRequest, FromRequestParts, Request};
 use axum::http::header::CONTENT_TYPE;
 use axum::http::request::Parts;
 use serde::de::DeserializeOwned;
-use switchyard_domain::directory::Role;
-use switchyard_store::Principal;
 
 use crate::error::{ApiError, ErrorCode, ErrorDetail};
 use crate::state::AppState;
@@ -93,47 +91,28 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequestParts<S> for ApiQuery<T> {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
-        let query = parts.uri.query().unwrap_or("");
-        let de = serde_urlencoded::Deserializer::new(form_urlencoded::parse(query.as_bytes()));
-        serde_path_to_error::deserialize(de).map(ApiQuery).map_err(|e| {
-            let path = e.path().to_string();
-            data_error(if path == "." { String::new() } else { path }, &e.inner().to_string())
-        })
+        parse_query(parts.uri.query().unwrap_or("")).map(ApiQuery)
     }
 }
 
-/// The authenticated caller.
-#[derive(Debug, Clone)]
-pub struct Caller(pub Principal);
-
-impl Caller {
-    /// Whether the caller is an agent or admin.
-    pub fn is_agent(&self) -> bool {
-        self.0.role.is_agent()
-    }
-
-    /// Fails unless the caller is an agent or admin.
-    pub fn require_agent(&self) -> Result<(), ApiError> {
-        if self.is_agent() { Ok(()) } else { Err(ApiError::forbidden("this needs the agent role")) }
-    }
-
-    /// Fails unless the caller is an admin.
-    pub fn require_admin(&self) -> Result<(), ApiError> {
-        if self.0.role == Role::Admin { Ok(()) } else { Err(ApiError::forbidden("this needs the admin role")) }
-    }
+/// Parses a query string, with errors naming the parameter and its rule.
+pub fn parse_query<T: DeserializeOwned>(query: &str) -> Result<T, ApiError> {
+    let de = serde_urlencoded::Deserializer::new(form_urlencoded::parse(query.as_bytes()));
+    serde_path_to_error::deserialize(de).map_err(|e| {
+        let path = e.path().to_string();
+        data_error(if path == "." { String::new() } else { path }, &e.inner().to_string())
+    })
 }
 
-impl FromRequestParts<AppState> for Caller {
-    type Rejection = ApiError;
+/// The client's address when the server was started with connection info
+/// (`switchyard serve` is); `None` in router tests.
+pub struct ConnectInfoOpt(pub Option<String>);
 
-    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
-        let header = parts.headers.get(axum::http::header::AUTHORIZATION).and_then(|v| v.to_str().ok());
-        let Some(token) = header.and_then(|h| h.strip_prefix("Bearer ")).map(str::trim).filter(|t| !t.is_empty()) else {
-            return Err(ApiError::new(ErrorCode::Unauthenticated, "send `Authorization: Bearer <token>`"));
-        };
-        match state.auth.principal(&state.store, token).await? {
-            Some(p) => Ok(Caller(p)),
-            None => Err(ApiError::new(ErrorCode::Unauthenticated, "the token is invalid, expired or revoked")),
-        }
+impl<S: Send + Sync> FromRequestParts<S> for ConnectInfoOpt {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
+        let info = parts.extensions.get::<axum::extract::ConnectInfo<std::net::SocketAddr>>();
+        Ok(ConnectInfoOpt(info.map(|c| c.0.ip().to_string())))
     }
 }

@@ -1,20 +1,25 @@
 //! The Switchyard HTTP surface.
 //!
-//! This crate owns the axum router: the JSON API under `/api/v1`,
+//! This crate owns the axum router: the web UI (agent console and
+//! requester portal, [`web`]), the JSON API under `/api/v1`,
 //! authentication (bearer tokens, password login) and the role checks
 //! (requesters see their own incidents, agents work all incidents, admins
 //! configure), the error code table, the OpenAPI document generated from
 //! the handlers (`/api/v1/openapi.json`), and the operational endpoints
 //! `/healthz`, `/readyz` and `/metrics` (Prometheus).
 //!
-//! It talks to the database only through [`switchyard_store`], and holds no
-//! business rule of its own beyond who may call what: validation and the
-//! lifecycle live in the domain crate. It must not depend on the CLI.
+//! Both surfaces call one application layer ([`app`]): the role guards and
+//! the incident use cases exist once. It talks to the database only
+//! through [`switchyard_store`], and holds no business rule of its own
+//! beyond who may call what: validation and the lifecycle live in the
+//! domain crate. It must not depend on the CLI.
 
+pub mod app;
 pub mod error;
 pub mod extract;
 pub mod routes;
 pub mod state;
+pub mod web;
 
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
@@ -68,6 +73,17 @@ pub fn openapi() -> utoipa::openapi::OpenApi {
     api().1
 }
 
+/// Unknown paths: a JSON error under `/api`, an HTML page elsewhere.
+async fn not_found(uri: axum::http::Uri) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    let error = ApiError::new(ErrorCode::NotFound, "no such endpoint");
+    if uri.path().starts_with("/api/") {
+        error.into_response()
+    } else {
+        web::WebError::Failed(ApiError::not_found("this page")).into_response()
+    }
+}
+
 /// Builds the full application: API, OpenAPI document, JSON fallbacks,
 /// body limit, request ids and a tracing span per request.
 pub fn router(state: AppState) -> Router {
@@ -75,9 +91,11 @@ pub fn router(state: AppState) -> Router {
     let doc = std::sync::Arc::new(doc);
     let http = state.http.clone();
     api.route("/api/v1/openapi.json", axum::routing::get(move || async move { axum::Json((*doc).clone()) }))
-        .fallback(|| async { ApiError::new(ErrorCode::NotFound, "no such endpoint") })
+        .merge(web::router())
+        .fallback(not_found)
         .method_not_allowed_fallback(|| async { ApiError::new(ErrorCode::MethodNotAllowed, "this method is not supported here") })
         .layer(DefaultBodyLimit::max(BODY_LIMIT))
+        .layer(axum::middleware::from_fn(web::security_headers))
         .layer(axum::middleware::from_fn(move |req, next| routes::metrics::count_request(http.clone(), req, next)))
         .layer(TraceLayer::new_for_http().make_span_with(|req: &Request<_>| {
             let id = req.headers().get("x-request-id").and_then(|v| v.to_str().ok()).unwrap_or("");

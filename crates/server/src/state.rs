@@ -17,12 +17,20 @@ pub struct AppState {
     pub engine: Option<switchyard_engine::Engine>,
     /// Request counters, for `/metrics`.
     pub http: Arc<crate::routes::metrics::HttpMetrics>,
+    /// Recent failed sign-ins.
+    pub login_throttle: Arc<crate::app::login::LoginThrottle>,
 }
 
 impl AppState {
     /// State over a store.
     pub fn new(store: Store) -> Self {
-        Self { store, auth: Arc::new(AuthCache::new(Duration::from_secs(30))), engine: None, http: Arc::default() }
+        Self {
+            store,
+            auth: Arc::new(AuthCache::new(Duration::from_secs(30))),
+            engine: None,
+            http: Arc::default(),
+            login_throttle: Arc::default(),
+        }
     }
 
     /// State over a store and a running workflow engine.

@@ -512,6 +512,21 @@ impl Store {
         Ok(hash)
     }
 
+    /// Revokes a token given its secret (signing out); returns its hash
+    /// when there was such a token, so callers can drop caches.
+    pub async fn revoke_token_secret(&self, secret: &str) -> Result<Option<String>, StoreError> {
+        let hash = hash_token(secret);
+        let txn = self.begin().await?;
+        let res = api_token::Entity::update_many()
+            .col_expr(api_token::Column::RevokedAt, sea_orm::sea_query::Expr::value(time::to_micros(time::now())))
+            .filter(api_token::Column::TokenHash.eq(hash.as_str()))
+            .filter(api_token::Column::RevokedAt.is_null())
+            .exec(&*txn)
+            .await?;
+        txn.commit().await?;
+        Ok((res.rows_affected > 0).then_some(hash))
+    }
+
     /// The principal behind a bearer token, if it is valid, unexpired,
     /// unrevoked and its user active.
     pub async fn authenticate_token(&self, token: &str) -> Result<Option<Principal>, StoreError> {

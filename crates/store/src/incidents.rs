@@ -21,7 +21,7 @@ use switchyard_domain::incident::{Channel, Incident, IncidentNumber, Level, Prio
 use switchyard_domain::lifecycle::TransitionRequest;
 use switchyard_domain::{DomainError, Violations};
 
-use crate::entity::{group, incident, incident_ci, incident_event, user};
+use crate::entity::{group, incident, incident_ci, incident_event, sla_clock, user};
 use crate::error::StoreError;
 use crate::history::{Actor, EventRecord, event_from_row};
 use crate::references;
@@ -115,6 +115,10 @@ pub struct IncidentFilter {
     pub assignment_group: Option<String>,
     /// Assignee username.
     pub assignee: Option<String>,
+    /// Any of these assignment groups (names; unknown names match nothing).
+    pub assignment_groups: Vec<String>,
+    /// Only incidents without an assignee.
+    pub unassigned: bool,
     /// Requester username.
     pub requester: Option<String>,
     /// Category.
@@ -133,6 +137,9 @@ pub struct IncidentFilter {
     pub updated_to: Option<DateTime<Utc>>,
     /// Case-insensitive text in title or description.
     pub text: Option<String>,
+    /// Only incidents with an SLA clock breached, or running and due
+    /// before this instant (the "at risk" queue).
+    pub sla_due_before: Option<DateTime<Utc>>,
     /// Sort field.
     pub sort: SortField,
     /// Sort order.
@@ -612,8 +619,29 @@ impl Store {
         load_incidents(&self.read, numbers).await
     }
 
-    /// Lists incidents with filters, sorted, one keyset page at a time.
-    pub async fn list_incidents(&self, filter: &IncidentFilter) -> Result<IncidentPage, StoreError> {
+    /// How many incidents match `filter` (its sort and paging aside),
+    /// counting at most `cap` of them: a bounded cost at any table size.
+    pub async fn count_incidents(&self, filter: &IncidentFilter, cap: u64) -> Result<u64, StoreError> {
+        let mut q = self.filtered(filter).await?;
+        if let Some(text) = &filter.text {
+            let Some(query) = TextQuery::parse(text) else { return Ok(0) };
+            q = q.filter(query.condition(self.backend));
+        }
+        let capped = sea_orm::QueryTrait::into_query(q.select_only().column(incident::Column::Id).limit(cap));
+        let count = sea_orm::sea_query::Query::select()
+            .expr(Expr::cust("COUNT(*)"))
+            .from_subquery(capped, sea_orm::sea_query::Alias::new("capped"))
+            .to_owned();
+        let row = self.read.query_one(&count).await?;
+        let n: i64 = match row {
+            Some(row) => row.try_get_by_index(0)?,
+            None => 0,
+        };
+        Ok(u64::try_from(n).unwrap_or(0))
+    }
+
+    /// The incidents matching every filter of `filter` but the text.
+    async fn filtered(&self, filter: &IncidentFilter) -> Result<sea_orm::Select<incident::Entity>, StoreError> {
         let mut q = incident::Entity::find();
         if !filter.status.is_empty() {
             q = q.filter(incident::Column::Status.is_in(filter.status.iter().map(|s| s.as_str())));
@@ -629,6 +657,16 @@ impl Store {
         if let Some(a) = &filter.assignee {
             let id = self.user_row(&self.read, a).await.map(|u| u.id).unwrap_or(-1);
             q = q.filter(incident::Column::AssigneeId.eq(id));
+        }
+        if !filter.assignment_groups.is_empty() {
+            let mut ids = Vec::with_capacity(filter.assignment_groups.len());
+            for g in &filter.assignment_groups {
+                ids.push(self.group_row(&self.read, g).await.map(|g| g.id).unwrap_or(-1));
+            }
+            q = q.filter(incident::Column::AssignmentGroupId.is_in(ids));
+        }
+        if filter.unassigned {
+            q = q.filter(incident::Column::AssigneeId.is_null());
         }
         if let Some(r) = &filter.requester {
             let id = self.user_row(&self.read, r).await.map(|u| u.id).unwrap_or(-1);
@@ -662,6 +700,22 @@ impl Store {
         if let Some(t) = filter.updated_to {
             q = q.filter(incident::Column::UpdatedAt.lt(time::to_micros(t)));
         }
+        if let Some(before) = filter.sla_due_before {
+            let at_risk = sea_orm::sea_query::Query::select()
+                .column(sla_clock::Column::IncidentId)
+                .from(sla_clock::Entity)
+                .cond_where(Condition::any().add(sla_clock::Column::State.eq("breached")).add(
+                    Condition::all().add(sla_clock::Column::State.eq("running")).add(sla_clock::Column::DueAt.lt(time::to_micros(before))),
+                ))
+                .to_owned();
+            q = q.filter(incident::Column::Id.in_subquery(at_risk));
+        }
+        Ok(q)
+    }
+
+    /// Lists incidents with filters, sorted, one keyset page at a time.
+    pub async fn list_incidents(&self, filter: &IncidentFilter) -> Result<IncidentPage, StoreError> {
+        let mut q = self.filtered(filter).await?;
         let mut ranked: Option<Vec<(i64, f64)>> = None;
         if let Some(text) = &filter.text {
             let Some(query) = TextQuery::parse(text) else {

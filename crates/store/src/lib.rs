@@ -57,7 +57,7 @@ pub use notifications::{NewNotification, NotificationRecord, NotificationStatus}
 pub use plugin_data::{AgentLoad, KvKey, KvOp};
 pub use reports::{ReportFilter, ServiceReport, TargetCompliance};
 pub use runs::{NewRun, RunCommit, RunFilter, RunProgress, RunRecord, RunVerdict, StepRecord, TicketWrite};
-pub use settings::Settings;
+pub use settings::{Category, MAX_SAVED_FILTERS, SavedFilter, Settings, default_categories};
 pub use sla::{SLA_TIMER_KINDS, SlaInput, SlaOutcome, SlaSettings, StoredClock};
 pub use store::{Backend, Store, StoreOptions, redact};
 pub use switchyard_domain::history::Visibility;

@@ -16,6 +16,7 @@ use crate::time;
 
 const PRIORITY_MATRIX: &str = "priority_matrix";
 const CUSTOM_FIELD_SCHEMA: &str = "custom_field_schema";
+const CATEGORIES: &str = "categories";
 
 /// Compiled settings with the `updated_at` they were compiled from.
 #[derive(Default)]
@@ -127,4 +128,116 @@ pub(crate) async fn put_setting_in(txn: &impl ConnectionTrait, key: &str, value:
         .exec(txn)
         .await?;
     Ok(())
+}
+
+/// One category people may pick when they log an incident.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Category {
+    /// The value stored on incidents (`network`), what routing rules match.
+    pub id: String,
+    /// What people read (`Network and connectivity`).
+    pub label: String,
+}
+
+/// The categories offered before an admin sets any: the ones the shipped
+/// routing rules know, and a catch-all.
+pub fn default_categories() -> Vec<Category> {
+    [
+        ("network", "Network and connectivity"),
+        ("hardware", "Hardware (laptop, printer, phone)"),
+        ("software", "Software and applications"),
+        ("database", "Databases"),
+        ("access", "Accounts and access"),
+        ("other", "Something else"),
+    ]
+    .into_iter()
+    .map(|(id, label)| Category { id: id.into(), label: label.into() })
+    .collect()
+}
+
+/// A named set of list filters a person keeps (the console's saved
+/// filters): the query string of `/api/v1/incidents`.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SavedFilter {
+    /// Its name (1..60 characters, unique per person).
+    pub name: String,
+    /// The filter parameters, URL-encoded (`status=new&priority=P1`).
+    pub query: String,
+}
+
+/// Most saved filters per person.
+pub const MAX_SAVED_FILTERS: usize = 30;
+
+fn saved_filters_key(user_id: i64) -> String {
+    format!("saved_filters:{user_id}")
+}
+
+impl Store {
+    /// The categories offered when logging an incident.
+    pub async fn categories(&self) -> Result<Vec<Category>, StoreError> {
+        match setting::Entity::find_by_id(CATEGORIES.to_owned()).one(&self.read).await? {
+            Some(r) => serde_json::from_str(&r.value).map_err(|e| StoreError::corrupt("settings.categories", e)),
+            None => Ok(default_categories()),
+        }
+    }
+
+    /// Replaces the categories: 1..100 of them, ids unique labels.
+    pub async fn set_categories(&self, categories: &[Category]) -> Result<(), StoreError> {
+        let mut v = switchyard_domain::Violations::default();
+        v.check(categories.is_empty() || categories.len() > 100, "categories", "range", || "give 1 to 100 categories".into());
+        for (i, c) in categories.iter().enumerate() {
+            switchyard_domain::incident::check_label(&mut v, &format!("categories/{i}/id"), Some(&c.id));
+            switchyard_domain::incident::check_text(&mut v, &format!("categories/{i}/label"), &c.label, 100, true);
+            v.check(categories[..i].iter().any(|o| o.id == c.id), &format!("categories/{i}/id"), "unique", || {
+                format!("`{}` is listed twice", c.id)
+            });
+        }
+        v.finish()?;
+        let value = serde_json::to_string(categories).map_err(|e| StoreError::corrupt("categories", e))?;
+        self.put_setting(CATEGORIES, value).await
+    }
+
+    /// A person's saved filters, in the order they saved them.
+    pub async fn saved_filters(&self, user_id: i64) -> Result<Vec<SavedFilter>, StoreError> {
+        match setting::Entity::find_by_id(saved_filters_key(user_id)).one(&self.read).await? {
+            Some(r) => serde_json::from_str(&r.value).map_err(|e| StoreError::corrupt("settings.saved_filters", e)),
+            None => Ok(Vec::new()),
+        }
+    }
+
+    /// Saves (or replaces, by name) one of a person's filters.
+    pub async fn save_filter(&self, user_id: i64, filter: SavedFilter) -> Result<Vec<SavedFilter>, StoreError> {
+        let mut v = switchyard_domain::Violations::default();
+        switchyard_domain::incident::check_text(&mut v, "name", &filter.name, 60, true);
+        switchyard_domain::incident::check_text(&mut v, "query", &filter.query, 2000, false);
+        v.finish()?;
+        let mut filters = self.saved_filters(user_id).await?;
+        match filters.iter_mut().find(|f| f.name == filter.name) {
+            Some(existing) => existing.query = filter.query,
+            None => {
+                let mut v = switchyard_domain::Violations::default();
+                v.check(filters.len() >= MAX_SAVED_FILTERS, "name", "range", || format!("keep at most {MAX_SAVED_FILTERS} saved filters"));
+                v.finish()?;
+                filters.push(filter);
+            }
+        }
+        let value = serde_json::to_string(&filters).map_err(|e| StoreError::corrupt("saved_filters", e))?;
+        self.put_setting(&saved_filters_key(user_id), value).await?;
+        Ok(filters)
+    }
+
+    /// Deletes one of a person's saved filters by name.
+    pub async fn delete_saved_filter(&self, user_id: i64, name: &str) -> Result<Vec<SavedFilter>, StoreError> {
+        let mut filters = self.saved_filters(user_id).await?;
+        let before = filters.len();
+        filters.retain(|f| f.name != name);
+        if filters.len() == before {
+            return Err(StoreError::not_found("saved filter", name));
+        }
+        let value = serde_json::to_string(&filters).map_err(|e| StoreError::corrupt("saved_filters", e))?;
+        self.put_setting(&saved_filters_key(user_id), value).await?;
+        Ok(filters)
+    }
 }

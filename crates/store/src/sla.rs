@@ -110,6 +110,8 @@ pub struct StoredClock {
     pub stopped_at: Option<DateTime<Utc>>,
     /// Business time elapsed when computed.
     pub elapsed: TimeDelta,
+    /// The target, in business time.
+    pub duration: TimeDelta,
 }
 
 fn parse_json(text: &Option<String>) -> Value {
@@ -308,15 +310,25 @@ impl Store {
 
     /// The stored clocks of an incident (as the tracker last computed them).
     pub async fn stored_clocks(&self, number: IncidentNumber) -> Result<Vec<StoredClock>, StoreError> {
+        self.stored_clocks_of(&[number]).await
+    }
+
+    /// The stored clocks of several incidents, in one query, by incident
+    /// then target.
+    pub async fn stored_clocks_of(&self, numbers: &[IncidentNumber]) -> Result<Vec<StoredClock>, StoreError> {
+        if numbers.is_empty() {
+            return Ok(Vec::new());
+        }
         let rows = sla_clock::Entity::find()
-            .filter(sla_clock::Column::IncidentId.eq(number.0))
+            .filter(sla_clock::Column::IncidentId.is_in(numbers.iter().map(|n| n.0)))
+            .order_by_asc(sla_clock::Column::IncidentId)
             .order_by_asc(sla_clock::Column::Target)
             .all(&self.read)
             .await?;
         rows.into_iter()
             .map(|r| {
                 Ok(StoredClock {
-                    number,
+                    number: IncidentNumber(r.incident_id),
                     target: r.target.parse().map_err(|e| StoreError::corrupt("sla_clocks.target", e))?,
                     policy: r.policy_id,
                     state: r.state.parse().map_err(|e| StoreError::corrupt("sla_clocks.state", e))?,
@@ -324,6 +336,7 @@ impl Store {
                     breached_at: r.breached_at.map(time::from_micros),
                     stopped_at: r.stopped_at.map(time::from_micros),
                     elapsed: TimeDelta::microseconds(r.elapsed_us),
+                    duration: TimeDelta::microseconds(r.duration_us),
                 })
             })
             .collect()

@@ -2,19 +2,19 @@
 
 use axum::Json;
 use axum::extract::State;
-use chrono::{DateTime, Duration, Utc};
+use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use switchyard_domain::directory::Role;
 use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use crate::error::{ApiError, ApiResult, ErrorBody, ErrorCode};
-use crate::extract::{ApiJson, Caller};
+use crate::app::guard::Caller;
+use crate::app::login;
+use crate::error::{ApiResult, ErrorBody};
+use crate::extract::ApiJson;
+use crate::extract::ConnectInfoOpt;
 use crate::state::AppState;
-
-/// How long a login session token lives.
-pub const SESSION_HOURS: i64 = 12;
 
 /// The auth routes.
 pub fn router() -> OpenApiRouter<AppState> {
@@ -57,14 +57,19 @@ pub struct MeDto {
 
 /// Exchange a username and password for a session token (12 h).
 #[utoipa::path(post, path = "/api/v1/auth/login", tag = "auth", request_body = LoginBody,
-    responses((status = 200, body = SessionDto), (status = 401, body = ErrorBody), (status = 422, body = ErrorBody)))]
-pub async fn login(State(state): State<AppState>, ApiJson(b): ApiJson<LoginBody>) -> ApiResult<Json<SessionDto>> {
-    let Some(principal) = state.store.verify_password(&b.username, &b.password).await? else {
-        return Err(ApiError::new(ErrorCode::Unauthenticated, "unknown username or wrong password"));
-    };
-    let expires_at = Utc::now() + Duration::hours(SESSION_HOURS);
-    let (_, token) = state.store.create_token(&principal.username, "web session", Some(expires_at)).await?;
-    Ok(Json(SessionDto { token, expires_at, username: principal.username, role: principal.role }))
+    responses((status = 200, body = SessionDto), (status = 401, body = ErrorBody), (status = 422, body = ErrorBody), (status = 429, body = ErrorBody)))]
+pub async fn login(
+    State(state): State<AppState>,
+    ConnectInfoOpt(client): ConnectInfoOpt,
+    ApiJson(b): ApiJson<LoginBody>,
+) -> ApiResult<Json<SessionDto>> {
+    let session = login::login(&state, &b.username, &b.password, client.as_deref()).await?;
+    Ok(Json(SessionDto {
+        token: session.token,
+        expires_at: session.expires_at,
+        username: session.principal.username,
+        role: session.principal.role,
+    }))
 }
 
 /// Who am I?

@@ -13,8 +13,9 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use super::{double_option, page_limit};
+use crate::app::guard::{Admin, Agent};
 use crate::error::{ApiResult, ErrorBody};
-use crate::extract::{ApiJson, ApiQuery, Caller};
+use crate::extract::{ApiJson, ApiQuery};
 use crate::state::AppState;
 
 /// The CMDB routes.
@@ -187,10 +188,9 @@ pub struct ImpactDto {
     responses((status = 201, body = CiDto), (status = 403, body = ErrorBody), (status = 422, body = ErrorBody)), security(("bearer" = [])))]
 pub async fn create_ci(
     State(state): State<AppState>,
-    caller: Caller,
+    _caller: Admin,
     ApiJson(body): ApiJson<CreateCiBody>,
 ) -> ApiResult<(StatusCode, Json<CiDto>)> {
-    caller.require_admin()?;
     let input = CiInput {
         class: body.class,
         name: body.name,
@@ -204,8 +204,7 @@ pub async fn create_ci(
 /// List CIs (agents).
 #[utoipa::path(get, path = "/api/v1/cis", tag = "cmdb", params(CiQuery),
     responses((status = 200, body = Vec<CiDto>), (status = 403, body = ErrorBody), (status = 422, body = ErrorBody)), security(("bearer" = [])))]
-pub async fn list_cis(State(state): State<AppState>, caller: Caller, ApiQuery(q): ApiQuery<CiQuery>) -> ApiResult<Json<Vec<CiDto>>> {
-    caller.require_agent()?;
+pub async fn list_cis(State(state): State<AppState>, _caller: Agent, ApiQuery(q): ApiQuery<CiQuery>) -> ApiResult<Json<Vec<CiDto>>> {
     let class = q.class.as_deref().map(str::parse::<CiClass>).transpose().map_err(|e| crate::error::ApiError::one_of("class", &e))?;
     let cis = state.store.list_cis(class, q.q.as_deref(), q.after, page_limit(q.limit)?).await?;
     Ok(Json(cis.into_iter().map(Into::into).collect()))
@@ -214,8 +213,7 @@ pub async fn list_cis(State(state): State<AppState>, caller: Caller, ApiQuery(q)
 /// Get a CI (agents).
 #[utoipa::path(get, path = "/api/v1/cis/{id}", tag = "cmdb", params(("id" = i64, Path)),
     responses((status = 200, body = CiDto), (status = 404, body = ErrorBody)), security(("bearer" = [])))]
-pub async fn get_ci(State(state): State<AppState>, caller: Caller, Path(id): Path<i64>) -> ApiResult<Json<CiDto>> {
-    caller.require_agent()?;
+pub async fn get_ci(State(state): State<AppState>, _caller: Agent, Path(id): Path<i64>) -> ApiResult<Json<CiDto>> {
     Ok(Json(state.store.get_ci(id).await?.into()))
 }
 
@@ -224,11 +222,10 @@ pub async fn get_ci(State(state): State<AppState>, caller: Caller, Path(id): Pat
     responses((status = 200, body = CiDto), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)), security(("bearer" = [])))]
 pub async fn update_ci(
     State(state): State<AppState>,
-    caller: Caller,
+    _caller: Admin,
     Path(id): Path<i64>,
     ApiJson(body): ApiJson<UpdateCiBody>,
 ) -> ApiResult<Json<CiDto>> {
-    caller.require_admin()?;
     let patch =
         CiPatch { class: body.class, name: body.name, status: body.status, owner_group: body.owner_group, attributes: body.attributes };
     Ok(Json(state.store.update_ci(id, patch).await?.into()))
@@ -237,8 +234,7 @@ pub async fn update_ci(
 /// Delete a CI and its relationships (admin); refused while incidents reference it.
 #[utoipa::path(delete, path = "/api/v1/cis/{id}", tag = "cmdb", params(("id" = i64, Path)),
     responses((status = 204), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)), security(("bearer" = [])))]
-pub async fn delete_ci(State(state): State<AppState>, caller: Caller, Path(id): Path<i64>) -> ApiResult<StatusCode> {
-    caller.require_admin()?;
+pub async fn delete_ci(State(state): State<AppState>, _caller: Admin, Path(id): Path<i64>) -> ApiResult<StatusCode> {
     state.store.delete_ci(id).await?;
     Ok(StatusCode::NO_CONTENT)
 }
@@ -246,8 +242,7 @@ pub async fn delete_ci(State(state): State<AppState>, caller: Caller, Path(id): 
 /// Relationships touching a CI (agents).
 #[utoipa::path(get, path = "/api/v1/cis/{id}/relationships", tag = "cmdb", params(("id" = i64, Path)),
     responses((status = 200, body = Vec<RelationshipDto>), (status = 404, body = ErrorBody)), security(("bearer" = [])))]
-pub async fn ci_relationships(State(state): State<AppState>, caller: Caller, Path(id): Path<i64>) -> ApiResult<Json<Vec<RelationshipDto>>> {
-    caller.require_agent()?;
+pub async fn ci_relationships(State(state): State<AppState>, _caller: Agent, Path(id): Path<i64>) -> ApiResult<Json<Vec<RelationshipDto>>> {
     Ok(Json(state.store.list_relationships(id).await?.into_iter().map(Into::into).collect()))
 }
 
@@ -256,11 +251,10 @@ pub async fn ci_relationships(State(state): State<AppState>, caller: Caller, Pat
     responses((status = 200, body = ImpactDto), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)), security(("bearer" = [])))]
 pub async fn ci_impact(
     State(state): State<AppState>,
-    caller: Caller,
+    _caller: Agent,
     Path(id): Path<i64>,
     ApiQuery(q): ApiQuery<ImpactQuery>,
 ) -> ApiResult<Json<ImpactDto>> {
-    caller.require_agent()?;
     let direction = match q.direction.as_deref() {
         None | Some("downstream") => Direction::Downstream,
         Some("upstream") => Direction::Upstream,
@@ -272,18 +266,24 @@ pub async fn ci_impact(
     if !(1..=switchyard_domain::cmdb::MAX_WALK_DEPTH).contains(&depth) {
         return Err(crate::error::ApiError::field("depth", "range", format!("must be 1..={}", switchyard_domain::cmdb::MAX_WALK_DEPTH)));
     }
+    Ok(Json(impact_of(&state, id, direction, depth).await?))
+}
+
+/// What depends on a CI (or what it depends on), with the services and users
+/// affected: the API's impact endpoint and the console's incident page.
+pub(crate) async fn impact_of(state: &AppState, id: i64, direction: Direction, depth: u32) -> ApiResult<ImpactDto> {
     let entries = state.store.walk(id, direction, depth).await?;
     let services: Vec<&ConfigurationItem> = entries.iter().map(|e| &e.ci).filter(|c| c.class == CiClass::Service).collect();
     let users = services.iter().filter_map(|c| c.attributes.get("users").and_then(Value::as_i64)).sum();
     let service_count = services.len();
-    Ok(Json(ImpactDto {
+    Ok(ImpactDto {
         ci_id: id,
         direction: direction.as_str().to_owned(),
         depth,
         services: service_count,
         users,
         items: entries.into_iter().map(|e| ImpactEntryDto { ci: e.ci.into(), depth: e.depth, via: e.via, from_id: e.from_id }).collect(),
-    }))
+    })
 }
 
 /// Relate two CIs (admin).
@@ -291,10 +291,9 @@ pub async fn ci_impact(
     responses((status = 201, body = RelationshipDto), (status = 409, body = ErrorBody), (status = 422, body = ErrorBody)), security(("bearer" = [])))]
 pub async fn create_relationship(
     State(state): State<AppState>,
-    caller: Caller,
+    _caller: Admin,
     ApiJson(body): ApiJson<CreateRelationshipBody>,
 ) -> ApiResult<(StatusCode, Json<RelationshipDto>)> {
-    caller.require_admin()?;
     let r = state.store.create_relationship(Relationship { source_id: body.source_id, kind: body.kind, target_id: body.target_id }).await?;
     Ok((StatusCode::CREATED, Json(r.into())))
 }
@@ -302,8 +301,7 @@ pub async fn create_relationship(
 /// Remove a relationship (admin).
 #[utoipa::path(delete, path = "/api/v1/relationships/{id}", tag = "cmdb", params(("id" = i64, Path)),
     responses((status = 204), (status = 404, body = ErrorBody)), security(("bearer" = [])))]
-pub async fn delete_relationship(State(state): State<AppState>, caller: Caller, Path(id): Path<i64>) -> ApiResult<StatusCode> {
-    caller.require_admin()?;
+pub async fn delete_relationship(State(state): State<AppState>, _caller: Admin, Path(id): Path<i64>) -> ApiResult<StatusCode> {
     state.store.delete_relationship(id).await?;
     Ok(StatusCode::NO_CONTENT)
 }

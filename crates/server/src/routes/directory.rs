@@ -12,8 +12,9 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use super::{double_option, page_limit};
+use crate::app::guard::{Admin, Agent};
 use crate::error::{ApiResult, ErrorBody};
-use crate::extract::{ApiJson, ApiQuery, Caller};
+use crate::extract::{ApiJson, ApiQuery};
 use crate::state::AppState;
 
 /// The directory routes.
@@ -245,10 +246,9 @@ impl From<TokenRecord> for TokenDto {
     responses((status = 201, body = UserDto), (status = 403, body = ErrorBody), (status = 409, body = ErrorBody), (status = 422, body = ErrorBody)), security(("bearer" = [])))]
 pub async fn create_user(
     State(state): State<AppState>,
-    caller: Caller,
+    _caller: Admin,
     ApiJson(b): ApiJson<CreateUserBody>,
 ) -> ApiResult<(StatusCode, Json<UserDto>)> {
-    caller.require_admin()?;
     let input = UserInput {
         username: b.username,
         display_name: b.display_name,
@@ -264,8 +264,7 @@ pub async fn create_user(
 /// List users (admin).
 #[utoipa::path(get, path = "/api/v1/users", tag = "directory", params(NameQuery),
     responses((status = 200, body = Vec<UserDto>), (status = 403, body = ErrorBody)), security(("bearer" = [])))]
-pub async fn list_users(State(state): State<AppState>, caller: Caller, ApiQuery(q): ApiQuery<NameQuery>) -> ApiResult<Json<Vec<UserDto>>> {
-    caller.require_admin()?;
+pub async fn list_users(State(state): State<AppState>, _caller: Admin, ApiQuery(q): ApiQuery<NameQuery>) -> ApiResult<Json<Vec<UserDto>>> {
     let role = q.role.as_deref().map(str::parse::<Role>).transpose().map_err(|e| crate::error::ApiError::one_of("role", &e))?;
     let users = state.store.list_users(role, q.after.as_deref(), page_limit(q.limit)?).await?;
     Ok(Json(users.into_iter().map(|u| UserDto::new(u, None)).collect()))
@@ -274,8 +273,7 @@ pub async fn list_users(State(state): State<AppState>, caller: Caller, ApiQuery(
 /// Get a user (admin).
 #[utoipa::path(get, path = "/api/v1/users/{username}", tag = "directory", params(("username" = String, Path)),
     responses((status = 200, body = UserDto), (status = 404, body = ErrorBody)), security(("bearer" = [])))]
-pub async fn get_user(State(state): State<AppState>, caller: Caller, Path(username): Path<String>) -> ApiResult<Json<UserDto>> {
-    caller.require_admin()?;
+pub async fn get_user(State(state): State<AppState>, _caller: Admin, Path(username): Path<String>) -> ApiResult<Json<UserDto>> {
     Ok(Json(state.store.get_user(&username).await?.into()))
 }
 
@@ -285,11 +283,10 @@ pub async fn get_user(State(state): State<AppState>, caller: Caller, Path(userna
     responses((status = 200, body = UserDto), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)), security(("bearer" = [])))]
 pub async fn update_user(
     State(state): State<AppState>,
-    caller: Caller,
+    _caller: Admin,
     Path(username): Path<String>,
     ApiJson(b): ApiJson<UpdateUserBody>,
 ) -> ApiResult<Json<UserDto>> {
-    caller.require_admin()?;
     let patch = UserPatch {
         display_name: b.display_name,
         email: b.email,
@@ -309,10 +306,9 @@ pub async fn update_user(
     responses((status = 201, body = GroupDto), (status = 409, body = ErrorBody), (status = 422, body = ErrorBody)), security(("bearer" = [])))]
 pub async fn create_group(
     State(state): State<AppState>,
-    caller: Caller,
+    _caller: Admin,
     ApiJson(b): ApiJson<CreateGroupBody>,
 ) -> ApiResult<(StatusCode, Json<GroupDto>)> {
-    caller.require_admin()?;
     let input = GroupInput { name: b.name, display_name: b.display_name, email: b.email, manager: b.manager };
     Ok((StatusCode::CREATED, Json(state.store.create_group(input).await?.into())))
 }
@@ -322,10 +318,9 @@ pub async fn create_group(
     responses((status = 200, body = Vec<GroupDto>), (status = 403, body = ErrorBody)), security(("bearer" = [])))]
 pub async fn list_groups(
     State(state): State<AppState>,
-    caller: Caller,
+    _caller: Agent,
     ApiQuery(q): ApiQuery<NameQuery>,
 ) -> ApiResult<Json<Vec<GroupDto>>> {
-    caller.require_agent()?;
     let groups = state.store.list_groups(q.after.as_deref(), page_limit(q.limit)?).await?;
     Ok(Json(groups.into_iter().map(Into::into).collect()))
 }
@@ -333,8 +328,7 @@ pub async fn list_groups(
 /// Get a group with members (agents).
 #[utoipa::path(get, path = "/api/v1/groups/{name}", tag = "directory", params(("name" = String, Path)),
     responses((status = 200, body = GroupDto), (status = 404, body = ErrorBody)), security(("bearer" = [])))]
-pub async fn get_group(State(state): State<AppState>, caller: Caller, Path(name): Path<String>) -> ApiResult<Json<GroupDto>> {
-    caller.require_agent()?;
+pub async fn get_group(State(state): State<AppState>, _caller: Agent, Path(name): Path<String>) -> ApiResult<Json<GroupDto>> {
     Ok(Json(state.store.get_group(&name).await?.into()))
 }
 
@@ -343,11 +337,10 @@ pub async fn get_group(State(state): State<AppState>, caller: Caller, Path(name)
     responses((status = 200, body = GroupDto), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)), security(("bearer" = [])))]
 pub async fn update_group(
     State(state): State<AppState>,
-    caller: Caller,
+    _caller: Admin,
     Path(name): Path<String>,
     ApiJson(b): ApiJson<UpdateGroupBody>,
 ) -> ApiResult<Json<GroupDto>> {
-    caller.require_admin()?;
     let patch = GroupPatch { display_name: b.display_name, email: b.email, manager: b.manager };
     Ok(Json(state.store.update_group(&name, patch).await?.into()))
 }
@@ -357,10 +350,9 @@ pub async fn update_group(
     responses((status = 200, body = GroupDto), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)), security(("bearer" = [])))]
 pub async fn add_member(
     State(state): State<AppState>,
-    caller: Caller,
+    _caller: Admin,
     Path((name, username)): Path<(String, String)>,
 ) -> ApiResult<Json<GroupDto>> {
-    caller.require_admin()?;
     Ok(Json(state.store.add_member(&name, &username).await?.into()))
 }
 
@@ -369,10 +361,9 @@ pub async fn add_member(
     responses((status = 200, body = GroupDto), (status = 404, body = ErrorBody)), security(("bearer" = [])))]
 pub async fn remove_member(
     State(state): State<AppState>,
-    caller: Caller,
+    _caller: Admin,
     Path((name, username)): Path<(String, String)>,
 ) -> ApiResult<Json<GroupDto>> {
-    caller.require_admin()?;
     Ok(Json(state.store.remove_member(&name, &username).await?.into()))
 }
 
@@ -381,11 +372,10 @@ pub async fn remove_member(
     responses((status = 201, body = TokenDto), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)), security(("bearer" = [])))]
 pub async fn create_token(
     State(state): State<AppState>,
-    caller: Caller,
+    _caller: Admin,
     Path(username): Path<String>,
     ApiJson(b): ApiJson<CreateTokenBody>,
 ) -> ApiResult<(StatusCode, Json<TokenDto>)> {
-    caller.require_admin()?;
     let (record, secret) = state.store.create_token(&username, &b.name, b.expires_at).await?;
     Ok((StatusCode::CREATED, Json(TokenDto { token: Some(secret), ..record.into() })))
 }
@@ -393,16 +383,14 @@ pub async fn create_token(
 /// A user's tokens (admin), without secrets.
 #[utoipa::path(get, path = "/api/v1/users/{username}/tokens", tag = "directory", params(("username" = String, Path)),
     responses((status = 200, body = Vec<TokenDto>), (status = 404, body = ErrorBody)), security(("bearer" = [])))]
-pub async fn list_tokens(State(state): State<AppState>, caller: Caller, Path(username): Path<String>) -> ApiResult<Json<Vec<TokenDto>>> {
-    caller.require_admin()?;
+pub async fn list_tokens(State(state): State<AppState>, _caller: Admin, Path(username): Path<String>) -> ApiResult<Json<Vec<TokenDto>>> {
     Ok(Json(state.store.list_tokens(&username).await?.into_iter().map(Into::into).collect()))
 }
 
 /// Revoke a token (admin).
 #[utoipa::path(delete, path = "/api/v1/tokens/{id}", tag = "directory", params(("id" = i64, Path)),
     responses((status = 204), (status = 404, body = ErrorBody)), security(("bearer" = [])))]
-pub async fn revoke_token(State(state): State<AppState>, caller: Caller, Path(id): Path<i64>) -> ApiResult<StatusCode> {
-    caller.require_admin()?;
+pub async fn revoke_token(State(state): State<AppState>, _caller: Admin, Path(id): Path<i64>) -> ApiResult<StatusCode> {
     let hash = state.store.revoke_token(id).await?;
     state.auth.forget(&hash);
     Ok(StatusCode::NO_CONTENT)

@@ -8,18 +8,18 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use switchyard_domain::changes::PriorityOverride;
-use switchyard_domain::incident::{Channel, IncidentNumber, Level, PendingReason, Priority, ResolutionCode, Status};
+use switchyard_domain::incident::{Channel, Level, PendingReason, Priority, ResolutionCode, Status};
 use switchyard_domain::lifecycle::TransitionRequest;
-use switchyard_store::{
-    Actor, CreateIncident, EventRecord, IncidentFilter, IncidentRecord, IncidentUpdate, SortField, SortOrder, Visibility,
-};
+use switchyard_store::{EventRecord, IncidentFilter, IncidentRecord, IncidentUpdate, SortField, SortOrder, Visibility};
 use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use super::{double_option, page_limit};
+use crate::app::guard::{Agent, Caller};
+use crate::app::incidents::{self, NewIncident};
 use crate::error::{ApiError, ApiResult, ErrorBody};
-use crate::extract::{ApiJson, ApiQuery, Caller};
+use crate::extract::{ApiJson, ApiQuery};
 use crate::state::AppState;
 
 /// The incident routes.
@@ -331,7 +331,7 @@ pub struct IncidentPageDto {
 }
 
 /// Filters, sort and paging for the incident list.
-#[derive(Debug, Deserialize, IntoParams)]
+#[derive(Debug, Default, Clone, Deserialize, Serialize, IntoParams)]
 #[serde(deny_unknown_fields)]
 pub struct ListQuery {
     /// Comma-separated statuses, e.g. `new,assigned`.
@@ -342,6 +342,8 @@ pub struct ListQuery {
     pub assignment_group: Option<String>,
     /// Assignee username.
     pub assignee: Option<String>,
+    /// Only incidents without an assignee (`true`).
+    pub unassigned: Option<bool>,
     /// Requester username.
     pub requester: Option<String>,
     /// Category.
@@ -373,24 +375,61 @@ pub struct ListQuery {
     pub limit: Option<u64>,
 }
 
+impl ListQuery {
+    /// The store filter the query asks for, or the first parameter that
+    /// breaks a rule (the API and the console's filter form share this).
+    pub fn into_filter(self) -> ApiResult<IncidentFilter> {
+        let text = self.q.filter(|t| !t.trim().is_empty());
+        let sort = match self.sort.as_deref() {
+            // A text search is ranked unless another order is asked for.
+            None if text.is_some() => SortField::Relevance,
+            None | Some("number") => SortField::Number,
+            Some("created_at") => SortField::CreatedAt,
+            Some("updated_at") => SortField::UpdatedAt,
+            Some("priority") => SortField::Priority,
+            Some("relevance") if text.is_some() => SortField::Relevance,
+            Some("relevance") => return Err(ApiError::field("sort", "requires_q", "sorting by relevance needs a text search (`q`)")),
+            Some(other) => {
+                return Err(ApiError::field(
+                    "sort",
+                    "one_of",
+                    format!("`{other}` is not one of number, created_at, updated_at, priority, relevance"),
+                ));
+            }
+        };
+        let order = match self.order.as_deref() {
+            None | Some("desc") => SortOrder::Desc,
+            Some("asc") => SortOrder::Asc,
+            Some(other) => return Err(ApiError::field("order", "one_of", format!("`{other}` is not one of asc, desc"))),
+        };
+        Ok(IncidentFilter {
+            status: parse_list("status", &self.status)?,
+            priority: parse_list("priority", &self.priority)?,
+            assignment_group: self.assignment_group,
+            assignee: self.assignee,
+            assignment_groups: Vec::new(),
+            unassigned: self.unassigned.unwrap_or(false),
+            requester: self.requester,
+            category: self.category,
+            service_id: self.service,
+            ci_id: self.ci,
+            created_from: self.created_from,
+            created_to: self.created_to,
+            updated_from: self.updated_from,
+            updated_to: self.updated_to,
+            text,
+            sla_due_before: None,
+            sort,
+            order,
+            cursor: self.cursor,
+            limit: page_limit(self.limit)?,
+        })
+    }
+}
+
 fn parse_list<T: std::str::FromStr<Err = switchyard_domain::DomainError>>(field: &str, value: &Option<String>) -> ApiResult<Vec<T>> {
     let Some(value) = value else { return Ok(Vec::new()) };
     value.split(',').map(str::trim).filter(|s| !s.is_empty()).map(|s| s.parse::<T>().map_err(|e| ApiError::one_of(field, &e))).collect()
-}
-
-fn parse_number(number: &str) -> ApiResult<IncidentNumber> {
-    number.parse().map_err(|_| ApiError::not_found(format_args!("incident `{number}`")))
-}
-
-/// Loads an incident the caller may see: requesters only their own; others
-/// get 404 so numbers cannot be probed.
-pub(crate) async fn visible(state: &AppState, caller: &Caller, number: &str) -> ApiResult<IncidentRecord> {
-    let number = parse_number(number)?;
-    let record = state.store.get_incident(number).await?;
-    if !caller.is_agent() && record.incident.requester_id != caller.0.user_id {
-        return Err(ApiError::not_found(format_args!("incident `{number}`")));
-    }
-    Ok(record)
 }
 
 /// Log an incident.
@@ -403,35 +442,23 @@ pub async fn create_incident(
     caller: Caller,
     ApiJson(body): ApiJson<CreateIncidentBody>,
 ) -> ApiResult<(StatusCode, Json<IncidentDto>)> {
-    if !caller.is_agent() {
-        let agent_only = [
-            ("requester", body.requester.is_some()),
-            ("priority_override", body.priority_override.is_some()),
-            ("assignment_group", body.assignment_group.is_some()),
-            ("assignee", body.assignee.is_some()),
-        ];
-        if let Some((field, _)) = agent_only.iter().find(|(_, set)| *set) {
-            return Err(ApiError::forbidden(format!("requesters cannot set `{field}`")));
-        }
-    }
-    let request = CreateIncident {
+    let new = NewIncident {
         title: body.title,
         description: body.description,
-        requester: body.requester.unwrap_or_else(|| caller.0.username.clone()),
-        channel: body.channel.unwrap_or(Channel::Api),
+        requester: body.requester,
+        channel: body.channel,
         category: body.category,
         subcategory: body.subcategory,
         service_id: body.service_id,
-        affected_ci_ids: body.affected_cis,
-        impact: body.impact.unwrap_or(Level::LOW),
-        urgency: body.urgency.unwrap_or(Level::LOW),
+        affected_cis: body.affected_cis,
+        impact: body.impact,
+        urgency: body.urgency,
         priority_override: body.priority_override.map(Into::into),
         assignment_group: body.assignment_group,
         assignee: body.assignee,
-        custom_fields: body.custom_fields.unwrap_or_else(|| Value::Object(Default::default())),
-        actor: Actor::user(&caller.0),
+        custom_fields: body.custom_fields,
     };
-    let record = state.store.create_incident(request).await?;
+    let record = incidents::create(&state, &caller.0, new, Channel::Api).await?;
     Ok((StatusCode::CREATED, Json(record.into())))
 }
 
@@ -444,50 +471,8 @@ pub async fn list_incidents(
     caller: Caller,
     ApiQuery(q): ApiQuery<ListQuery>,
 ) -> ApiResult<Json<IncidentPageDto>> {
-    let text = q.q.filter(|t| !t.trim().is_empty());
-    let sort = match q.sort.as_deref() {
-        // A text search is ranked unless another order is asked for.
-        None if text.is_some() => SortField::Relevance,
-        None | Some("number") => SortField::Number,
-        Some("created_at") => SortField::CreatedAt,
-        Some("updated_at") => SortField::UpdatedAt,
-        Some("priority") => SortField::Priority,
-        Some("relevance") if text.is_some() => SortField::Relevance,
-        Some("relevance") => return Err(ApiError::field("sort", "requires_q", "sorting by relevance needs a text search (`q`)")),
-        Some(other) => {
-            return Err(ApiError::field(
-                "sort",
-                "one_of",
-                format!("`{other}` is not one of number, created_at, updated_at, priority, relevance"),
-            ));
-        }
-    };
-    let order = match q.order.as_deref() {
-        None | Some("desc") => SortOrder::Desc,
-        Some("asc") => SortOrder::Asc,
-        Some(other) => return Err(ApiError::field("order", "one_of", format!("`{other}` is not one of asc, desc"))),
-    };
-    let requester = if caller.is_agent() { q.requester } else { Some(caller.0.username.clone()) };
-    let filter = IncidentFilter {
-        status: parse_list("status", &q.status)?,
-        priority: parse_list("priority", &q.priority)?,
-        assignment_group: q.assignment_group,
-        assignee: q.assignee,
-        requester,
-        category: q.category,
-        service_id: q.service,
-        ci_id: q.ci,
-        created_from: q.created_from,
-        created_to: q.created_to,
-        updated_from: q.updated_from,
-        updated_to: q.updated_to,
-        text,
-        sort,
-        order,
-        cursor: q.cursor,
-        limit: page_limit(q.limit)?,
-    };
-    let page = state.store.list_incidents(&filter).await?;
+    let filter = q.into_filter()?;
+    let page = incidents::list(&state, &caller.0, filter).await?;
     Ok(Json(IncidentPageDto { items: page.items.into_iter().map(Into::into).collect(), next_cursor: page.next_cursor }))
 }
 
@@ -496,7 +481,7 @@ pub async fn list_incidents(
     responses((status = 200, body = IncidentDto), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody)),
     security(("bearer" = [])))]
 pub async fn get_incident(State(state): State<AppState>, caller: Caller, Path(number): Path<String>) -> ApiResult<Json<IncidentDto>> {
-    let record = visible(&state, &caller, &number).await?;
+    let record = incidents::visible(&state, &caller.0, &number).await?;
     let sla = crate::routes::sla::clocks_of(&state, record.incident.number).await?;
     Ok(Json(IncidentDto { sla: Some(sla), ..record.into() }))
 }
@@ -508,12 +493,10 @@ pub async fn get_incident(State(state): State<AppState>, caller: Caller, Path(nu
     security(("bearer" = [])))]
 pub async fn update_incident(
     State(state): State<AppState>,
-    caller: Caller,
+    caller: Agent,
     Path(number): Path<String>,
     ApiJson(body): ApiJson<UpdateIncidentBody>,
 ) -> ApiResult<Json<IncidentDto>> {
-    caller.require_agent()?;
-    let number = parse_number(&number)?;
     let update = IncidentUpdate {
         title: body.title,
         description: body.description,
@@ -530,7 +513,7 @@ pub async fn update_incident(
         custom_fields: body.custom_fields,
         expected_version: body.expected_version,
     };
-    Ok(Json(state.store.update_incident(number, update, &Actor::user(&caller.0)).await?.into()))
+    Ok(Json(incidents::update(&state, &caller.0, &number, update).await?.into()))
 }
 
 /// Move an incident through its lifecycle. Requesters may only confirm
@@ -545,13 +528,6 @@ pub async fn transition_incident(
     Path(number): Path<String>,
     ApiJson(body): ApiJson<TransitionBody>,
 ) -> ApiResult<Json<IncidentDto>> {
-    let record = visible(&state, &caller, &number).await?;
-    if !caller.is_agent() {
-        let reopening = record.incident.status == Status::Resolved && matches!(body.to, Status::InProgress | Status::Assigned);
-        if !(reopening || matches!(body.to, Status::Closed | Status::Cancelled)) {
-            return Err(ApiError::forbidden("requesters may only close, cancel or reopen their incidents"));
-        }
-    }
     let request = TransitionRequest {
         to: Some(body.to),
         pending_reason: body.pending_reason,
@@ -559,7 +535,7 @@ pub async fn transition_incident(
         resolution_notes: body.resolution_notes,
         reason: body.reason,
     };
-    Ok(Json(state.store.transition_incident(record.incident.number, &request, &Actor::user(&caller.0)).await?.into()))
+    Ok(Json(incidents::transition(&state, &caller.0, &number, request).await?.into()))
 }
 
 /// Add a comment the requester sees.
@@ -572,8 +548,7 @@ pub async fn add_comment(
     Path(number): Path<String>,
     ApiJson(body): ApiJson<NoteBody>,
 ) -> ApiResult<(StatusCode, Json<EventDto>)> {
-    let record = visible(&state, &caller, &number).await?;
-    let event = state.store.add_note(record.incident.number, &body.body, Visibility::Public, &Actor::user(&caller.0)).await?;
+    let event = incidents::comment(&state, &caller.0, &number, &body.body).await?;
     Ok((StatusCode::CREATED, Json(event.into())))
 }
 
@@ -583,13 +558,11 @@ pub async fn add_comment(
     security(("bearer" = [])))]
 pub async fn add_work_note(
     State(state): State<AppState>,
-    caller: Caller,
+    caller: Agent,
     Path(number): Path<String>,
     ApiJson(body): ApiJson<NoteBody>,
 ) -> ApiResult<(StatusCode, Json<EventDto>)> {
-    caller.require_agent()?;
-    let number = parse_number(&number)?;
-    let event = state.store.add_note(number, &body.body, Visibility::Internal, &Actor::user(&caller.0)).await?;
+    let event = incidents::work_note(&state, &caller.0, &number, &body.body).await?;
     Ok((StatusCode::CREATED, Json(event.into())))
 }
 
@@ -598,7 +571,6 @@ pub async fn add_work_note(
     responses((status = 200, body = Vec<EventDto>), (status = 404, body = ErrorBody)),
     security(("bearer" = [])))]
 pub async fn incident_history(State(state): State<AppState>, caller: Caller, Path(number): Path<String>) -> ApiResult<Json<Vec<EventDto>>> {
-    let record = visible(&state, &caller, &number).await?;
-    let events = state.store.history(record.incident.number, caller.is_agent()).await?;
+    let events = incidents::history(&state, &caller.0, &number).await?;
     Ok(Json(events.into_iter().map(Into::into).collect()))
 }

@@ -7,8 +7,9 @@ use switchyard_domain::priority::PriorityMatrix;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
+use crate::app::guard::{Admin, Agent};
 use crate::error::{ApiResult, ErrorBody};
-use crate::extract::{ApiJson, Caller};
+use crate::extract::ApiJson;
 use crate::state::AppState;
 
 /// The settings routes.
@@ -20,8 +21,7 @@ pub fn router() -> OpenApiRouter<AppState> {
 /// rows impact 1..3, columns urgency 1..3 (agents).
 #[utoipa::path(get, path = "/api/v1/settings/priority-matrix", tag = "settings",
     responses((status = 200, body = Object), (status = 403, body = ErrorBody)), security(("bearer" = [])))]
-pub async fn get_priority_matrix(State(state): State<AppState>, caller: Caller) -> ApiResult<Json<PriorityMatrix>> {
-    caller.require_agent()?;
+pub async fn get_priority_matrix(State(state): State<AppState>, _caller: Agent) -> ApiResult<Json<PriorityMatrix>> {
     Ok(Json(state.store.priority_matrix().await?))
 }
 
@@ -30,10 +30,9 @@ pub async fn get_priority_matrix(State(state): State<AppState>, caller: Caller) 
     responses((status = 200, body = Object), (status = 403, body = ErrorBody), (status = 422, body = ErrorBody)), security(("bearer" = [])))]
 pub async fn put_priority_matrix(
     State(state): State<AppState>,
-    caller: Caller,
+    _caller: Admin,
     ApiJson(matrix): ApiJson<PriorityMatrix>,
 ) -> ApiResult<Json<PriorityMatrix>> {
-    caller.require_admin()?;
     state.store.set_priority_matrix(&matrix).await?;
     Ok(Json(matrix))
 }
@@ -41,16 +40,14 @@ pub async fn put_priority_matrix(
 /// The JSON Schema custom fields must satisfy (agents).
 #[utoipa::path(get, path = "/api/v1/settings/custom-fields", tag = "settings",
     responses((status = 200, body = Object), (status = 403, body = ErrorBody)), security(("bearer" = [])))]
-pub async fn get_custom_fields(State(state): State<AppState>, caller: Caller) -> ApiResult<Json<Value>> {
-    caller.require_agent()?;
+pub async fn get_custom_fields(State(state): State<AppState>, _caller: Agent) -> ApiResult<Json<Value>> {
     Ok(Json(state.store.custom_field_schema().await?))
 }
 
 /// Replace the custom field schema (admin): a JSON Schema with `"type": "object"`.
 #[utoipa::path(put, path = "/api/v1/settings/custom-fields", tag = "settings", request_body = Object,
     responses((status = 200, body = Object), (status = 403, body = ErrorBody), (status = 422, body = ErrorBody)), security(("bearer" = [])))]
-pub async fn put_custom_fields(State(state): State<AppState>, caller: Caller, ApiJson(schema): ApiJson<Value>) -> ApiResult<Json<Value>> {
-    caller.require_admin()?;
+pub async fn put_custom_fields(State(state): State<AppState>, _caller: Admin, ApiJson(schema): ApiJson<Value>) -> ApiResult<Json<Value>> {
     state.store.set_custom_field_schema(schema.clone()).await?;
     Ok(Json(schema))
 }

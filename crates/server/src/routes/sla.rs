@@ -12,14 +12,14 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use switchyard_domain::incident::{IncidentNumber, Priority};
 use switchyard_domain::sla::{CalendarsDocument, PoliciesDocument, SlaClock};
-use switchyard_store::{Actor, ReportFilter};
+use switchyard_store::ReportFilter;
 use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
+use crate::app::guard::{Admin, Agent, Caller};
 use crate::error::{ApiError, ApiResult, ErrorBody};
-use crate::extract::{ApiJson, ApiQuery, Caller};
-use crate::routes::incidents::visible;
+use crate::extract::{ApiJson, ApiQuery};
 use crate::state::AppState;
 
 /// The SLA routes.
@@ -109,8 +109,7 @@ pub(crate) async fn clocks_of(state: &AppState, number: IncidentNumber) -> ApiRe
 /// The calendars document: `{"calendars": [...]}` (agents).
 #[utoipa::path(get, path = "/api/v1/sla/calendars", tag = "sla",
     responses((status = 200, body = Object), (status = 403, body = ErrorBody)), security(("bearer" = [])))]
-pub async fn get_calendars(State(state): State<AppState>, caller: Caller) -> ApiResult<Json<CalendarsDocument>> {
-    caller.require_agent()?;
+pub async fn get_calendars(State(state): State<AppState>, _caller: Agent) -> ApiResult<Json<CalendarsDocument>> {
     Ok(Json(state.store.sla_settings().await?.config.calendar_documents().clone()))
 }
 
@@ -121,18 +120,16 @@ pub async fn get_calendars(State(state): State<AppState>, caller: Caller) -> Api
     responses((status = 200, body = Object), (status = 403, body = ErrorBody), (status = 422, body = ErrorBody)), security(("bearer" = [])))]
 pub async fn put_calendars(
     State(state): State<AppState>,
-    caller: Caller,
+    _caller: Admin,
     ApiJson(document): ApiJson<Value>,
 ) -> ApiResult<Json<CalendarsDocument>> {
-    caller.require_admin()?;
     Ok(Json(state.store.set_sla_calendars(document).await?.config.calendar_documents().clone()))
 }
 
 /// The policies document: `{"policies": [...]}`, first match wins (agents).
 #[utoipa::path(get, path = "/api/v1/sla/policies", tag = "sla",
     responses((status = 200, body = Object), (status = 403, body = ErrorBody)), security(("bearer" = [])))]
-pub async fn get_policies(State(state): State<AppState>, caller: Caller) -> ApiResult<Json<PoliciesDocument>> {
-    caller.require_agent()?;
+pub async fn get_policies(State(state): State<AppState>, _caller: Agent) -> ApiResult<Json<PoliciesDocument>> {
     Ok(Json(state.store.sla_settings().await?.config.policy_documents()))
 }
 
@@ -142,10 +139,9 @@ pub async fn get_policies(State(state): State<AppState>, caller: Caller) -> ApiR
     responses((status = 200, body = Object), (status = 403, body = ErrorBody), (status = 422, body = ErrorBody)), security(("bearer" = [])))]
 pub async fn put_policies(
     State(state): State<AppState>,
-    caller: Caller,
+    _caller: Admin,
     ApiJson(document): ApiJson<Value>,
 ) -> ApiResult<Json<PoliciesDocument>> {
-    caller.require_admin()?;
     Ok(Json(state.store.set_sla_policies(document).await?.config.policy_documents()))
 }
 
@@ -153,7 +149,7 @@ pub async fn put_policies(
 #[utoipa::path(get, path = "/api/v1/incidents/{number}/sla", tag = "sla", params(("number" = String, Path)),
     responses((status = 200, body = [SlaClockDto]), (status = 404, body = ErrorBody)), security(("bearer" = [])))]
 pub async fn incident_sla(State(state): State<AppState>, caller: Caller, Path(number): Path<String>) -> ApiResult<Json<Vec<SlaClockDto>>> {
-    let record = visible(&state, &caller, &number).await?;
+    let record = crate::app::incidents::visible(&state, &caller.0, &number).await?;
     Ok(Json(clocks_of(&state, record.incident.number).await?))
 }
 
@@ -178,11 +174,7 @@ pub async fn rate_incident(
     Path(number): Path<String>,
     ApiJson(body): ApiJson<RatingBody>,
 ) -> ApiResult<StatusCode> {
-    let record = visible(&state, &caller, &number).await?;
-    if record.incident.requester_id != caller.0.user_id && caller.require_admin().is_err() {
-        return Err(ApiError::new(crate::error::ErrorCode::Forbidden, "only the requester rates an incident"));
-    }
-    state.store.rate_incident(record.incident.number, body.score, body.comment, &Actor::user(&caller.0)).await?;
+    crate::app::incidents::rate(&state, &caller.0, &number, body.score, body.comment).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -264,10 +256,9 @@ pub struct ServiceReportDto {
     security(("bearer" = [])))]
 pub async fn service_report(
     State(state): State<AppState>,
-    caller: Caller,
+    _caller: Agent,
     ApiQuery(q): ApiQuery<ReportQuery>,
 ) -> ApiResult<Json<ServiceReportDto>> {
-    caller.require_agent()?;
     let to = q.to.unwrap_or_else(Utc::now);
     let from = q.from.unwrap_or(to - chrono::Duration::days(30));
     if from >= to {

@@ -18,8 +18,9 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use super::page_limit;
+use crate::app::guard::{Admin, Agent};
 use crate::error::{ApiError, ApiResult, ErrorBody, ErrorCode, ErrorDetail};
-use crate::extract::{ApiJson, ApiQuery, Caller};
+use crate::extract::{ApiJson, ApiQuery};
 use crate::state::AppState;
 
 /// The workflow routes.
@@ -165,8 +166,7 @@ impl From<WorkflowVersion> for VersionDto {
 /// Workflows (agents).
 #[utoipa::path(get, path = "/api/v1/workflows", tag = "workflows",
     responses((status = 200, body = Vec<WorkflowDto>), (status = 403, body = ErrorBody)), security(("bearer" = [])))]
-pub async fn list_workflows(State(state): State<AppState>, caller: Caller) -> ApiResult<Json<Vec<WorkflowDto>>> {
-    caller.require_agent()?;
+pub async fn list_workflows(State(state): State<AppState>, _caller: Agent) -> ApiResult<Json<Vec<WorkflowDto>>> {
     Ok(Json(state.store.list_workflows().await?.into_iter().map(Into::into).collect()))
 }
 
@@ -177,10 +177,9 @@ pub async fn list_workflows(State(state): State<AppState>, caller: Caller) -> Ap
     responses((status = 201, body = VersionDto), (status = 409, body = ErrorBody), (status = 422, body = ErrorBody)), security(("bearer" = [])))]
 pub async fn publish_workflow(
     State(state): State<AppState>,
-    caller: Caller,
+    caller: Admin,
     ApiJson(body): ApiJson<DocumentBody>,
 ) -> ApiResult<(axum::http::StatusCode, Json<VersionDto>)> {
-    caller.require_admin()?;
     let (text, format) = body.text()?;
     let published = engine(&state)?.publish(&text, format, &caller.0.username, PublishMode::Always).await.map_err(engine_error)?;
     let published = published.ok_or_else(|| ApiError::new(ErrorCode::Conflict, "this version is already published"))?;
@@ -202,10 +201,9 @@ pub struct ValidationDto {
     responses((status = 200, body = ValidationDto), (status = 422, body = ErrorBody)), security(("bearer" = [])))]
 pub async fn validate_workflow(
     State(state): State<AppState>,
-    caller: Caller,
+    _caller: Admin,
     ApiJson(body): ApiJson<DocumentBody>,
 ) -> ApiResult<Json<ValidationDto>> {
-    caller.require_admin()?;
     let (text, format) = body.text()?;
     let document = engine(&state)?.validate(&text, format).await.map_err(engine_error)?;
     Ok(Json(ValidationDto { valid: true, document: serde_json::to_value(&document).unwrap_or(Value::Null) }))
@@ -223,8 +221,7 @@ pub struct WorkflowDetailDto {
 /// One workflow (agents).
 #[utoipa::path(get, path = "/api/v1/workflows/{id}", tag = "workflows", params(("id" = String, Path)),
     responses((status = 200, body = WorkflowDetailDto), (status = 404, body = ErrorBody)), security(("bearer" = [])))]
-pub async fn get_workflow(State(state): State<AppState>, caller: Caller, Path(id): Path<String>) -> ApiResult<Json<WorkflowDetailDto>> {
-    caller.require_agent()?;
+pub async fn get_workflow(State(state): State<AppState>, _caller: Agent, Path(id): Path<String>) -> ApiResult<Json<WorkflowDetailDto>> {
     let workflow = state.store.get_workflow(&id).await?;
     let latest = state.store.workflow_version(&id, workflow.latest_version).await?;
     Ok(Json(WorkflowDetailDto { workflow: workflow.into(), latest: latest.into() }))
@@ -233,8 +230,7 @@ pub async fn get_workflow(State(state): State<AppState>, caller: Caller, Path(id
 /// Every version of a workflow, oldest first (agents).
 #[utoipa::path(get, path = "/api/v1/workflows/{id}/versions", tag = "workflows", params(("id" = String, Path)),
     responses((status = 200, body = Vec<VersionDto>), (status = 404, body = ErrorBody)), security(("bearer" = [])))]
-pub async fn list_versions(State(state): State<AppState>, caller: Caller, Path(id): Path<String>) -> ApiResult<Json<Vec<VersionDto>>> {
-    caller.require_agent()?;
+pub async fn list_versions(State(state): State<AppState>, _caller: Agent, Path(id): Path<String>) -> ApiResult<Json<Vec<VersionDto>>> {
     Ok(Json(state.store.workflow_versions(&id).await?.into_iter().map(Into::into).collect()))
 }
 
@@ -243,26 +239,23 @@ pub async fn list_versions(State(state): State<AppState>, caller: Caller, Path(i
     responses((status = 200, body = VersionDto), (status = 404, body = ErrorBody)), security(("bearer" = [])))]
 pub async fn get_version(
     State(state): State<AppState>,
-    caller: Caller,
+    _caller: Agent,
     Path((id, version)): Path<(String, i32)>,
 ) -> ApiResult<Json<VersionDto>> {
-    caller.require_agent()?;
     Ok(Json(state.store.workflow_version(&id, version).await?.into()))
 }
 
 /// Enable a workflow (admin).
 #[utoipa::path(post, path = "/api/v1/workflows/{id}/enable", tag = "workflows", params(("id" = String, Path)),
     responses((status = 200, body = WorkflowDto), (status = 404, body = ErrorBody)), security(("bearer" = [])))]
-pub async fn enable_workflow(State(state): State<AppState>, caller: Caller, Path(id): Path<String>) -> ApiResult<Json<WorkflowDto>> {
-    caller.require_admin()?;
+pub async fn enable_workflow(State(state): State<AppState>, _caller: Admin, Path(id): Path<String>) -> ApiResult<Json<WorkflowDto>> {
     Ok(Json(engine(&state)?.set_enabled(&id, true).await.map_err(engine_error)?.into()))
 }
 
 /// Disable a workflow (admin); runs in flight finish.
 #[utoipa::path(post, path = "/api/v1/workflows/{id}/disable", tag = "workflows", params(("id" = String, Path)),
     responses((status = 200, body = WorkflowDto), (status = 404, body = ErrorBody)), security(("bearer" = [])))]
-pub async fn disable_workflow(State(state): State<AppState>, caller: Caller, Path(id): Path<String>) -> ApiResult<Json<WorkflowDto>> {
-    caller.require_admin()?;
+pub async fn disable_workflow(State(state): State<AppState>, _caller: Admin, Path(id): Path<String>) -> ApiResult<Json<WorkflowDto>> {
     Ok(Json(engine(&state)?.set_enabled(&id, false).await.map_err(engine_error)?.into()))
 }
 
@@ -294,11 +287,10 @@ pub struct DryRunBody {
     responses((status = 200, body = Object), (status = 422, body = ErrorBody)), security(("bearer" = [])))]
 pub async fn dry_run(
     State(state): State<AppState>,
-    caller: Caller,
+    _caller: Admin,
     Path(id): Path<String>,
     ApiJson(body): ApiJson<DryRunBody>,
 ) -> ApiResult<Json<DryRunReport>> {
-    caller.require_admin()?;
     let engine = engine(&state)?;
     let (text, format) = if body.document.is_none() && body.source.is_none() {
         let workflow = state.store.get_workflow(&id).await?;
@@ -332,11 +324,10 @@ pub struct RunBody {
     responses((status = 202, body = RunDto), (status = 404, body = ErrorBody)), security(("bearer" = [])))]
 pub async fn run_workflow(
     State(state): State<AppState>,
-    caller: Caller,
+    caller: Agent,
     Path(id): Path<String>,
     ApiJson(body): ApiJson<RunBody>,
 ) -> ApiResult<(axum::http::StatusCode, Json<RunDto>)> {
-    caller.require_agent()?;
     let number = ticket_number("ticket", &body.ticket)?;
     let run = engine(&state)?.run_manual(&id, number, &caller.0.username).await.map_err(engine_error)?;
     Ok((axum::http::StatusCode::ACCEPTED, Json(run.into())))
@@ -410,8 +401,7 @@ pub struct RunQuery {
 /// Runs, newest first (agents).
 #[utoipa::path(get, path = "/api/v1/runs", tag = "workflows", params(RunQuery),
     responses((status = 200, body = Vec<RunDto>), (status = 422, body = ErrorBody)), security(("bearer" = [])))]
-pub async fn list_runs(State(state): State<AppState>, caller: Caller, ApiQuery(q): ApiQuery<RunQuery>) -> ApiResult<Json<Vec<RunDto>>> {
-    caller.require_agent()?;
+pub async fn list_runs(State(state): State<AppState>, _caller: Agent, ApiQuery(q): ApiQuery<RunQuery>) -> ApiResult<Json<Vec<RunDto>>> {
     let incident_id = q.ticket.as_deref().map(|t| ticket_number("ticket", t).map(|n| n.0)).transpose()?;
     let status = match &q.status {
         Some(s) => Some(RunStatus::parse(s).ok_or_else(|| {
@@ -488,8 +478,7 @@ pub struct RunDetailDto {
 /// One run with every step's input, output, logs, actions and error (agents).
 #[utoipa::path(get, path = "/api/v1/runs/{id}", tag = "workflows", params(("id" = i64, Path)),
     responses((status = 200, body = RunDetailDto), (status = 404, body = ErrorBody)), security(("bearer" = [])))]
-pub async fn get_run(State(state): State<AppState>, caller: Caller, Path(id): Path<i64>) -> ApiResult<Json<RunDetailDto>> {
-    caller.require_agent()?;
+pub async fn get_run(State(state): State<AppState>, _caller: Agent, Path(id): Path<i64>) -> ApiResult<Json<RunDetailDto>> {
     let run = state.store.get_run(id).await?;
     let mut steps = state.store.run_steps(id).await?;
     if let Some(engine) = &state.engine {
@@ -563,10 +552,9 @@ pub struct NotificationQuery {
     responses((status = 200, body = Vec<NotificationDto>), (status = 422, body = ErrorBody)), security(("bearer" = [])))]
 pub async fn list_notifications(
     State(state): State<AppState>,
-    caller: Caller,
+    _caller: Agent,
     ApiQuery(q): ApiQuery<NotificationQuery>,
 ) -> ApiResult<Json<Vec<NotificationDto>>> {
-    caller.require_agent()?;
     let incident_id = q.ticket.as_deref().map(|t| ticket_number("ticket", t).map(|n| n.0)).transpose()?;
     let status = match &q.status {
         Some(s) => Some(NotificationStatus::parse(s).ok_or_else(|| {
@@ -598,8 +586,7 @@ pub struct PluginDto {
 /// Installed plugins (agents).
 #[utoipa::path(get, path = "/api/v1/plugins", tag = "workflows",
     responses((status = 200, body = Vec<PluginDto>), (status = 403, body = ErrorBody)), security(("bearer" = [])))]
-pub async fn list_plugins(State(state): State<AppState>, caller: Caller) -> ApiResult<Json<Vec<PluginDto>>> {
-    caller.require_agent()?;
+pub async fn list_plugins(State(state): State<AppState>, _caller: Agent) -> ApiResult<Json<Vec<PluginDto>>> {
     let engine = engine(&state)?;
     Ok(Json(
         engine
@@ -629,8 +616,7 @@ pub struct SecretDto {
 /// The names of a plugin's secrets (admin).
 #[utoipa::path(get, path = "/api/v1/plugins/{id}/secrets", tag = "workflows", params(("id" = String, Path)),
     responses((status = 200, body = Vec<SecretDto>), (status = 403, body = ErrorBody)), security(("bearer" = [])))]
-pub async fn list_secrets(State(state): State<AppState>, caller: Caller, Path(id): Path<String>) -> ApiResult<Json<Vec<SecretDto>>> {
-    caller.require_admin()?;
+pub async fn list_secrets(State(state): State<AppState>, _caller: Admin, Path(id): Path<String>) -> ApiResult<Json<Vec<SecretDto>>> {
     let names = state.store.list_secret_names(Some(&id)).await?;
     Ok(Json(names.into_iter().map(|(_, name, updated_at)| SecretDto { name, updated_at }).collect()))
 }
@@ -649,11 +635,10 @@ pub struct SecretBody {
     request_body = SecretBody, responses((status = 204), (status = 422, body = ErrorBody)), security(("bearer" = [])))]
 pub async fn put_secret(
     State(state): State<AppState>,
-    caller: Caller,
+    caller: Admin,
     Path((id, name)): Path<(String, String)>,
     ApiJson(body): ApiJson<SecretBody>,
 ) -> ApiResult<axum::http::StatusCode> {
-    caller.require_admin()?;
     state.store.set_secret(&id, &name, &body.value).await?;
     tracing::info!(plugin = %id, secret = %name, by = %caller.0.username, "plugin secret set");
     Ok(axum::http::StatusCode::NO_CONTENT)
@@ -664,10 +649,9 @@ pub async fn put_secret(
     responses((status = 204), (status = 404, body = ErrorBody)), security(("bearer" = [])))]
 pub async fn delete_secret(
     State(state): State<AppState>,
-    caller: Caller,
+    _caller: Admin,
     Path((id, name)): Path<(String, String)>,
 ) -> ApiResult<axum::http::StatusCode> {
-    caller.require_admin()?;
     if state.store.delete_secret(&id, &name).await? {
         Ok(axum::http::StatusCode::NO_CONTENT)
     } else {
