@@ -6,6 +6,7 @@
 
 mod support;
 
+use std::os::unix::process::CommandExt;
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
@@ -26,6 +27,9 @@ struct Browser {
 
 impl Drop for Browser {
     fn drop(&mut self) {
+        // chromedriver runs in a process group of its own: ending the group
+        // also ends the Chromium processes it started, even after a panic.
+        let _ = Command::new("kill").args(["-KILL", &format!("-{}", self.driver.id())]).status();
         let _ = self.driver.kill();
         let _ = self.driver.wait();
     }
@@ -40,6 +44,7 @@ impl Browser {
         let port = free_port();
         let driver = Command::new(std::env::var("CHROMEDRIVER").unwrap_or_else(|_| "chromedriver".into()))
             .arg(format!("--port={port}"))
+            .process_group(0)
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
@@ -152,6 +157,7 @@ impl Browser {
         if let Err(e) = result {
             let _ = self.shot(&format!("{}-failure", self.test)).await;
             let source = self.client.source().await.unwrap_or_default();
+            let _ = self.client.clone().close().await;
             panic!("{}: {e:#}\n(screenshot: target/browser-screenshots/{}-failure.png)\npage:\n{source}", self.test, self.test);
         }
         let _ = self.client.clone().close().await;
@@ -199,6 +205,16 @@ async fn an_agent_picks_a_ticket_from_the_queue_and_works_it_to_resolved() {
     let base = server.base.clone();
     let rita = api_login(&base, "rita").await;
     let http = reqwest::Client::new();
+    // A few more tickets so the queue looks like a working day.
+    for (title, category, impact, urgency) in [
+        ("Wi-Fi on floor 3 keeps dropping", "network", 2, 1),
+        ("Printer in room 204 jams", "hardware", 3, 3),
+        ("Orders database is slow since 8:00", "database", 1, 2),
+        ("Cannot open shared calendar", "software", 3, 2),
+    ] {
+        let body = json!({"title": title, "category": category, "impact": impact, "urgency": urgency, "description": "Reported by phone."});
+        post_json(&base, "/api/v1/incidents", &rita, &body).await;
+    }
     let incident = json!({"title": "Payroll app shows a blank page", "description": "Since 9:00, in Firefox and Edge."});
     let created = post_json(&base, "/api/v1/incidents", &rita, &incident).await;
     let number = created["number"].as_str().unwrap().to_owned();
@@ -209,6 +225,8 @@ async fn an_agent_picks_a_ticket_from_the_queue_and_works_it_to_resolved() {
             b.sign_in(&base, "alice", "alice-password-1").await?;
             ensure!(b.path().await?.starts_with("/console"), "an agent lands on the console");
             b.goto(&format!("{base}/console?queue=open")).await?;
+            // The tab counts arrive after the page (htmx).
+            b.client.wait().at_most(Duration::from_secs(5)).for_element(Locator::Css("nav.tabs .count")).await?;
             b.shot("console-queue").await?;
             // Pick the ticket from the queue.
             b.submit(&format!("a.rowlink[href='/console/incidents/{number}']")).await?;

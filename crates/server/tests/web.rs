@@ -151,6 +151,13 @@ both_backends!(pages_by_role, |db: TestDatabase| async move {
     let bad = get(&app, "/console?queue=all&priority=P9", Some(&session(&s.alice))).await;
     assert_eq!(bad.status, StatusCode::OK);
     assert!(bad.body.contains("id=\"filter-priority-error\"") && bad.body.contains("(one_of)"), "{}", bad.body);
+    // The tab counts come in a fragment of their own (htmx loads it after the page).
+    let page = get(&app, "/console?queue=all", Some(&session(&s.alice))).await;
+    assert!(page.body.contains("hx-get=\"/console/counts?queue=all\""), "the page asks for its counts");
+    let counts = get(&app, "/console/counts?queue=all", Some(&session(&s.alice))).await;
+    assert_eq!(counts.status, StatusCode::OK);
+    assert!(counts.body.contains("Everything <span class=\"count\">1</span>") && !counts.body.contains("hx-get"), "{}", counts.body);
+    assert_eq!(get(&app, "/console/counts?queue=all", Some(&session(&s.rita))).await.status, StatusCode::FORBIDDEN);
     // The live refresh gets the rows only.
     let req = Request::builder()
         .uri("/console?queue=all")

@@ -28,6 +28,7 @@ use crate::state::AppState;
 pub fn router() -> Router<AppState> {
     Router::new()
         .route("/console", get(queue_page))
+        .route("/console/counts", get(queue_counts))
         .route("/console/filters", post(save_filter))
         .route("/console/filters/delete", post(delete_filter))
         .route("/console/agents", get(agent_options))
@@ -124,8 +125,13 @@ impl Queue {
 struct Tab {
     id: &'static str,
     label: &'static str,
-    count: String,
+    /// Filled in by the counts fragment, so the page never waits for them.
+    count: Option<String>,
     current: bool,
+}
+
+fn tabs(current: Queue) -> Vec<Tab> {
+    Queue::TABS.iter().map(|&t| Tab { id: t.id(), label: t.label(), count: None, current: t == current }).collect()
 }
 
 /// A row of the queue table.
@@ -164,6 +170,7 @@ struct QueuePage {
     queue: &'static str,
     queue_label: &'static str,
     tabs: Vec<Tab>,
+    counts_href: Option<String>,
     rows: Vec<Row>,
     sorts: Vec<SortLink>,
     next_href: Option<String>,
@@ -175,6 +182,30 @@ struct QueuePage {
     saved: Vec<SavedFilter>,
     statuses: Vec<(&'static str, &'static str)>,
     errors: FormErrors,
+}
+
+#[derive(Template)]
+#[template(path = "console/queue.html", block = "tabs")]
+struct QueueTabs {
+    tabs: Vec<Tab>,
+    counts_href: Option<String>,
+}
+
+/// `GET /console/counts?queue=&<filters>`: the queue tabs with how many
+/// incidents each holds under the current filters (at most "1000+"),
+/// loaded after the page so the page never waits for them.
+async fn queue_counts(State(state): State<AppState>, agent: Agent<Web>, RawQuery(raw): RawQuery) -> Result<Response, WebError> {
+    let me = agent.principal();
+    let (queue, pairs) = split_query(raw.as_deref());
+    let current = Queue::parse(queue.as_deref())?;
+    let user = state.store.get_user(&me.username).await?;
+    let base = list_query(&pairs).and_then(ListQuery::into_filter).unwrap_or_default();
+    let mut all = tabs(current);
+    for (tab, queue) in all.iter_mut().zip(Queue::TABS) {
+        let n = incidents::count(&state, me, queue.apply(base.clone(), &me.username, &user.groups), COUNT_CAP).await?;
+        tab.count = Some(if n >= COUNT_CAP { format!("{COUNT_CAP}+") } else { n.to_string() });
+    }
+    Ok(render(&QueueTabs { tabs: all, counts_href: None }))
 }
 
 #[derive(Template)]
@@ -291,13 +322,6 @@ async fn queue_page(
     if headers.contains_key("hx-request") {
         return Ok(render(&QueueRows { rows, next_href, first_href }));
     }
-    let mut tabs = Vec::new();
-    for tab in Queue::TABS {
-        let base = list_query(&paging).and_then(ListQuery::into_filter).unwrap_or_default();
-        let n = incidents::count(&state, me, tab.apply(base, &me.username, &user.groups), COUNT_CAP).await?;
-        let count = if n >= COUNT_CAP { format!("{COUNT_CAP}+") } else { n.to_string() };
-        tabs.push(Tab { id: tab.id(), label: tab.label(), count, current: tab == queue });
-    }
     let current_sort = pairs.iter().find(|(k, _)| k == "sort").map(|(_, v)| v.as_str()).unwrap_or("number");
     let current_order = pairs.iter().find(|(k, _)| k == "order").map(|(_, v)| v.as_str()).unwrap_or("desc");
     let sorts = [("Number", "number"), ("Priority", "priority"), ("Created", "created_at"), ("Updated", "updated_at")]
@@ -330,12 +354,14 @@ async fn queue_page(
     l.search = filters.q.clone();
     let refresh_href = href(queue, &pairs);
     let filter_query = encode(&with(&paging, "queue", Some(queue.id())));
+    let counts_href = Some(format!("/console/counts?{filter_query}"));
     let statuses = Status::ALL.iter().map(|s| (s.as_str(), view::status_label(*s))).collect();
     Ok(render(&QueuePage {
         l,
         queue: queue.id(),
         queue_label: queue.label(),
-        tabs,
+        tabs: tabs(queue),
+        counts_href,
         rows,
         sorts,
         next_href,
@@ -516,10 +542,11 @@ async fn incident_view(
         .into_iter()
         .map(|c| ClockView {
             percent: if c.target_seconds > 0 { (c.elapsed_seconds * 100 / c.target_seconds).clamp(0, 100) } else { 0 },
-            remaining: if c.remaining_seconds < 0 {
-                format!("{} over", view::span(c.remaining_seconds))
-            } else {
-                format!("{} left", view::span(c.remaining_seconds))
+            remaining: match c.state.as_str() {
+                "met" => format!("met after {} (business time)", view::span(c.elapsed_seconds)),
+                "cancelled" => "no longer counted".to_owned(),
+                _ if c.remaining_seconds < 0 => format!("{} over (business time)", view::span(c.remaining_seconds)),
+                _ => format!("{} left (business time)", view::span(c.remaining_seconds)),
             },
             due: c.due_at.map(view::when).unwrap_or_default(),
             target: c.target,

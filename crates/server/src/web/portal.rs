@@ -56,10 +56,11 @@ async fn my_incidents(
     Query(q): Query<ListParams>,
 ) -> Result<Response, WebError> {
     let me = caller.principal();
-    // Everyone's portal is their own incidents, agents' included.
+    // Everyone's portal is their own incidents, agents' included, newest
+    // first (by number: the requester index serves it at any size).
     let filter = IncidentFilter {
         requester: Some(me.username.clone()),
-        sort: SortField::UpdatedAt,
+        sort: SortField::Number,
         order: SortOrder::Desc,
         cursor: q.cursor,
         limit: 25,
