@@ -4,7 +4,9 @@
 # 1. set-up: the wasm32-wasip2 target, the plugins (scripts/build-plugins.sh,
 #    which also installs componentize-py), the web UI's npm packages
 #    (scripts/build-web.sh), Debian's chromium and chromium-driver for the
-#    browser tests, and PostgreSQL started if it is installed but down;
+#    browser tests, aiosmtpd (pinned, from PyPI, in target/mail-venv) for
+#    the mail delivery tests, and PostgreSQL started if it is installed but
+#    down;
 # 2. cargo fmt --check and cargo clippy -D warnings on both workspaces
 #    (the server workspace and the guest plugins workspace);
 # 3. rustdoc with warnings denied;
@@ -38,6 +40,13 @@ bash scripts/build-plugins.sh
 
 step "set-up: web UI packages (npm)"
 bash scripts/build-web.sh
+
+step "set-up: aiosmtpd (the SMTP server the mail tests deliver to)"
+if [[ ! -x target/mail-venv/bin/python ]] || ! target/mail-venv/bin/python -c "import aiosmtpd" 2>/dev/null; then
+    python3 -m venv target/mail-venv
+    target/mail-venv/bin/pip install -q "aiosmtpd==1.4.6"
+fi
+target/mail-venv/bin/python -m aiosmtpd --version
 
 step "set-up: Chromium and ChromeDriver (browser tests)"
 if ! command -v chromium >/dev/null || ! command -v chromedriver >/dev/null; then

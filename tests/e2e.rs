@@ -583,3 +583,171 @@ async fn futures_count(http: &reqwest::Client, base: &str) -> usize {
     }
     busy
 }
+
+/// A real SMTP server, aiosmtpd (installed by `scripts/test.sh` into
+/// `target/mail-venv`), keeping every message it receives in a maildir.
+struct SmtpSink {
+    child: std::process::Child,
+    port: u16,
+    maildir: tempfile::TempDir,
+}
+
+impl Drop for SmtpSink {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl SmtpSink {
+    fn start() -> SmtpSink {
+        let python = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../target/mail-venv/bin/python");
+        let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+        let maildir = tempfile::tempdir().unwrap();
+        let mut child = Command::new(&python)
+            .args(["-m", "aiosmtpd", "-n", "-l", &format!("127.0.0.1:{port}"), "-c", "aiosmtpd.handlers.Mailbox"])
+            .arg(maildir.path().join("mail"))
+            .spawn()
+            .unwrap_or_else(|e| panic!("{} could not start aiosmtpd ({e}): run scripts/test.sh, which installs it", python.display()));
+        for _ in 0..100 {
+            if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
+                return SmtpSink { child, port, maildir };
+            }
+            std::thread::sleep(std::time::Duration::from_millis(100));
+        }
+        let _ = child.kill();
+        let _ = child.wait();
+        panic!("aiosmtpd did not listen on {port}");
+    }
+
+    /// Every message received, as text.
+    fn messages(&self) -> Vec<String> {
+        let new = self.maildir.path().join("mail/new");
+        let Ok(entries) = std::fs::read_dir(new) else { return Vec::new() };
+        entries.filter_map(|e| std::fs::read_to_string(e.ok()?.path()).ok()).collect()
+    }
+}
+
+/// The first notification of a ticket in `status`, waiting for one.
+async fn first_notification(http: &reqwest::Client, base: &str, number: &str, status: &str) -> Value {
+    poll_until(&format!("a {status} notification on {number}"), async || {
+        let url = format!("{base}/api/v1/notifications?ticket={number}&status={status}");
+        let list: Value = http.get(url).bearer_auth(ADMIN_TOKEN).send().await.ok()?.json().await.ok()?;
+        list.as_array()?.first().cloned()
+    })
+    .await
+}
+
+async fn poll_until<T>(what: &str, mut check: impl AsyncFnMut() -> Option<T>) -> T {
+    for _ in 0..150 {
+        if let Some(v) = check().await {
+            return v;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    panic!("timed out waiting for {what}");
+}
+
+#[tokio::test]
+async fn notifications_are_delivered_by_smtp_threaded_and_retried_when_the_server_is_down() {
+    let sink = SmtpSink::start();
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let plugins = root.join("plugins/dist");
+    let workflows = root.join("workflows");
+    let dir = tempfile::tempdir().unwrap();
+    let port = sink.port.to_string();
+    let server = start_with(
+        dir.path(),
+        Some(ADMIN_TOKEN),
+        &[
+            ("SWITCHYARD_PLUGINS_DIR", plugins.to_str().unwrap()),
+            ("SWITCHYARD_WORKFLOWS_DIR", workflows.to_str().unwrap()),
+            ("SWITCHYARD_SMTP_HOST", "127.0.0.1"),
+            ("SWITCHYARD_SMTP_PORT", &port),
+            ("SWITCHYARD_SMTP_SECURITY", "none"),
+            ("SWITCHYARD_MAIL_FROM", "Service desk <desk@example.org>"),
+            ("SWITCHYARD_MAIL_REPLY_TO", "desk-in@example.org"),
+            ("SWITCHYARD_PUBLIC_URL", "https://desk.example.org"),
+        ],
+    );
+    let base = server.base.clone();
+    let http = reqwest::Client::new();
+    for (user, role, email) in
+        [("alice", "agent", Some("alice@example.org")), ("rita", "requester", Some("rita@example.org")), ("nomail", "requester", None)]
+    {
+        let body = json!({"username": user, "display_name": user, "role": role, "email": email, "on_shift": true});
+        let r = http.post(format!("{base}/api/v1/users")).bearer_auth(ADMIN_TOKEN).json(&body).send().await.unwrap();
+        assert_eq!(r.status(), 201);
+    }
+    http.put(format!("{base}/api/v1/groups/service-desk/members/alice")).bearer_auth(ADMIN_TOKEN).send().await.unwrap();
+    // `admin` is on shift in service-desk too; take it off so alice is assigned.
+    http.patch(format!("{base}/api/v1/users/admin")).bearer_auth(ADMIN_TOKEN).json(&json!({"on_shift": false})).send().await.unwrap();
+    // Nothing in it routes elsewhere: it goes to service-desk, where alice is the one agent on shift.
+    let incident = json!({"title": "Payroll app is blank", "requester": "rita", "description": "It shows <b>nothing</b>."});
+    let created: Value =
+        http.post(format!("{base}/api/v1/incidents")).bearer_auth(ADMIN_TOKEN).json(&incident).send().await.unwrap().json().await.unwrap();
+    let number = created["number"].as_str().unwrap().to_owned();
+
+    // The shipped workflow queues two notifications (requester, assignee); both go out.
+    let sent = poll_until("two notifications sent", async || {
+        let list: Value = http
+            .get(format!("{base}/api/v1/notifications?ticket={number}"))
+            .bearer_auth(ADMIN_TOKEN)
+            .send()
+            .await
+            .ok()?
+            .json()
+            .await
+            .ok()?;
+        let items = list.as_array()?.clone();
+        (items.len() == 2 && items.iter().all(|n| n["status"] == "sent")).then_some(items)
+    })
+    .await;
+    let messages = poll_until("two messages in the mailbox", async || {
+        let m = sink.messages();
+        (m.len() == 2).then_some(m)
+    })
+    .await;
+    let root_id = format!("<{number}.example.org@switchyard>");
+    for n in &sent {
+        let id = n["message_id"].as_str().unwrap();
+        let mail =
+            messages.iter().find(|m| m.contains(&format!("Message-ID: {id}"))).unwrap_or_else(|| panic!("{id} delivered: {messages:?}"));
+        for header in [
+            format!("Subject: [{number}]"),
+            format!("In-Reply-To: {root_id}"),
+            format!("References: {root_id}"),
+            "Auto-Submitted: auto-generated".to_owned(),
+            "Reply-To: desk-in@example.org".to_owned(),
+            "<desk@example.org>".to_owned(),
+        ] {
+            assert!(mail.contains(&header), "{header} in\n{mail}");
+        }
+        assert!(mail.contains(&format!("https://desk.example.org/portal/incidents/{number}")), "a link to the portal");
+        assert_eq!(n["attempts"], 1);
+    }
+    assert!(messages.iter().any(|m| m.contains("To: rita@example.org")) && messages.iter().any(|m| m.contains("To: alice@example.org")));
+
+    // Someone without an address: dead at once, with the reason; an admin may retry it.
+    let incident = json!({"title": "No mail for me", "requester": "nomail"});
+    let created: Value =
+        http.post(format!("{base}/api/v1/incidents")).bearer_auth(ADMIN_TOKEN).json(&incident).send().await.unwrap().json().await.unwrap();
+    let number = created["number"].as_str().unwrap().to_owned();
+    let dead = first_notification(&http, &base, &number, "dead").await;
+    assert_eq!(dead["last_error"], "no recipient has an email address");
+    let id = dead["id"].as_i64().unwrap();
+    let r = http.post(format!("{base}/api/v1/notifications/{id}/retry")).bearer_auth(ADMIN_TOKEN).send().await.unwrap();
+    assert_eq!(r.status(), 200);
+    let r = http.post(format!("{base}/api/v1/notifications/{}/retry", sent[0]["id"])).bearer_auth(ADMIN_TOKEN).send().await.unwrap();
+    assert_eq!(r.status(), 409, "a sent notification is not retried");
+
+    // The SMTP server goes away: the next notification fails, is kept, and waits for its retry.
+    drop(sink);
+    let incident = json!({"title": "While the relay is down", "requester": "rita"});
+    let created: Value =
+        http.post(format!("{base}/api/v1/incidents")).bearer_auth(ADMIN_TOKEN).json(&incident).send().await.unwrap().json().await.unwrap();
+    let number = created["number"].as_str().unwrap().to_owned();
+    let failed = first_notification(&http, &base, &number, "failed").await;
+    assert_eq!(failed["attempts"], 1);
+    assert!(failed["next_attempt_at"].is_string() && failed["last_error"].as_str().is_some_and(|e| !e.is_empty()), "{failed}");
+}

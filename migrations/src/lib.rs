@@ -18,6 +18,7 @@ mod m20261123_000001_foundation;
 mod m20261123_000002_workflows;
 mod m20261201_000003_sla;
 mod m20261203_000004_engine_v2;
+mod m20261203_000005_delivery;
 
 /// Runs Switchyard's migrations.
 pub struct Migrator;
@@ -30,6 +31,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261123_000002_workflows::Migration),
             Box::new(m20261201_000003_sla::Migration),
             Box::new(m20261203_000004_engine_v2::Migration),
+            Box::new(m20261203_000005_delivery::Migration),
         ]
     }
 }

@@ -98,6 +98,30 @@ pub struct SettingsArgs {
     /// Plugin steps running at once; each holds a sandbox with its memory [default: 8].
     #[arg(long, global = true, env = "SWITCHYARD_MAX_PARALLEL_STEPS")]
     pub max_parallel_steps: Option<usize>,
+    /// The address people open Switchyard at, for links in mail (default: the listen address, as `http://`).
+    #[arg(long, global = true, env = "SWITCHYARD_PUBLIC_URL")]
+    pub public_url: Option<String>,
+    /// SMTP server host; notifications are delivered by mail when set.
+    #[arg(long, global = true, env = "SWITCHYARD_SMTP_HOST")]
+    pub smtp_host: Option<String>,
+    /// SMTP server port [default: 587, 465 with `tls`, 25 with `none`].
+    #[arg(long, global = true, env = "SWITCHYARD_SMTP_PORT")]
+    pub smtp_port: Option<u16>,
+    /// `starttls`, `tls` or `none` [default: starttls].
+    #[arg(long, global = true, env = "SWITCHYARD_SMTP_SECURITY")]
+    pub smtp_security: Option<String>,
+    /// SMTP user name, when the server wants authentication.
+    #[arg(long, global = true, env = "SWITCHYARD_SMTP_USERNAME")]
+    pub smtp_username: Option<String>,
+    /// SMTP password (never logged).
+    #[arg(long, global = true, env = "SWITCHYARD_SMTP_PASSWORD", hide_env_values = true)]
+    pub smtp_password: Option<String>,
+    /// `From` of the mail Switchyard sends (default: `switchyard@localhost`).
+    #[arg(long, global = true, env = "SWITCHYARD_MAIL_FROM")]
+    pub mail_from: Option<String>,
+    /// `Reply-To` of the mail Switchyard sends (the intake address).
+    #[arg(long, global = true, env = "SWITCHYARD_MAIL_REPLY_TO")]
+    pub mail_reply_to: Option<String>,
 }
 
 /// The same settings, from the file.
@@ -115,6 +139,14 @@ struct FileSettings {
     node: Option<String>,
     run_lease_secs: Option<u64>,
     max_parallel_steps: Option<usize>,
+    public_url: Option<String>,
+    smtp_host: Option<String>,
+    smtp_port: Option<u16>,
+    smtp_security: Option<String>,
+    smtp_username: Option<String>,
+    smtp_password: Option<String>,
+    mail_from: Option<String>,
+    mail_reply_to: Option<String>,
 }
 
 /// Resolved settings.
@@ -146,6 +178,21 @@ pub struct Settings {
     pub max_parallel_steps: usize,
     /// Run lease.
     pub run_lease: std::time::Duration,
+    /// Where people open Switchyard (links in mail).
+    pub public_url: Option<String>,
+    /// Mail delivery, when an SMTP host is set.
+    pub mail: Option<MailSettings>,
+}
+
+/// Outgoing mail settings.
+#[derive(Debug, Clone)]
+pub struct MailSettings {
+    /// The SMTP server.
+    pub smtp: switchyard_mail::smtp::SmtpConfig,
+    /// `From`.
+    pub from: String,
+    /// `Reply-To`.
+    pub reply_to: Option<String>,
 }
 
 impl SettingsArgs {
@@ -163,7 +210,45 @@ impl SettingsArgs {
         if self.admin_token.as_ref().is_some_and(|t| t.len() < 16) {
             bail!("SWITCHYARD_ADMIN_TOKEN must be at least 16 characters");
         }
+        let mail = match self.smtp_host.or(file.smtp_host) {
+            None => None,
+            Some(host) => {
+                let security = match self.smtp_security.or(file.smtp_security).as_deref().unwrap_or("starttls") {
+                    "starttls" => switchyard_mail::smtp::Security::Starttls,
+                    "tls" => switchyard_mail::smtp::Security::Tls,
+                    "none" => switchyard_mail::smtp::Security::None,
+                    other => bail!("SWITCHYARD_SMTP_SECURITY: `{other}` is not one of starttls, tls, none"),
+                };
+                let port = self.smtp_port.or(file.smtp_port).unwrap_or(match security {
+                    switchyard_mail::smtp::Security::Starttls => 587,
+                    switchyard_mail::smtp::Security::Tls => 465,
+                    switchyard_mail::smtp::Security::None => 25,
+                });
+                let from = self.mail_from.or(file.mail_from).unwrap_or_else(|| "switchyard@localhost".into());
+                if from.parse::<switchyard_mail::Mailbox>().is_err() {
+                    bail!("SWITCHYARD_MAIL_FROM: `{from}` is not a mail address");
+                }
+                let reply_to = self.mail_reply_to.or(file.mail_reply_to);
+                if let Some(r) = &reply_to
+                    && r.parse::<switchyard_mail::Mailbox>().is_err()
+                {
+                    bail!("SWITCHYARD_MAIL_REPLY_TO: `{r}` is not a mail address");
+                }
+                let smtp = switchyard_mail::smtp::SmtpConfig {
+                    host,
+                    port,
+                    security,
+                    username: self.smtp_username.or(file.smtp_username),
+                    password: self.smtp_password.or(file.smtp_password),
+                    timeout_secs: 30,
+                    pool_size: 4,
+                };
+                Some(MailSettings { smtp, from, reply_to })
+            }
+        };
         Ok(Settings {
+            public_url: self.public_url.or(file.public_url),
+            mail,
             listen: self.listen.or(file.listen).unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 8080))),
             log_format: self.log_format.or(file.log_format).unwrap_or(LogFormat::Text),
             log_level: self.log_level.or(file.log_level).unwrap_or_else(|| "info".into()),

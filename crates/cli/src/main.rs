@@ -165,7 +165,7 @@ async fn serve(settings: Settings) -> anyhow::Result<()> {
         ),
     }
     println!("API description: http://{addr}/api/v1/openapi.json");
-    let engine = start_engine(&store, &settings).await?;
+    let engine = start_engine(&store, &settings, addr).await?;
     // Keep planner statistics fresh as the data grows.
     let maintenance = store.clone();
     tokio::spawn(async move {
@@ -212,7 +212,18 @@ pub(crate) fn install_plugins(settings: &Settings, services: HostServices) -> an
 
 /// Installs the plugins, starts the workflow engine and publishes the
 /// shipped workflows that are newer than what the database holds.
-async fn start_engine(store: &Store, settings: &Settings) -> anyhow::Result<Engine> {
+/// The engine's mail settings, when an SMTP host is configured.
+fn mail_settings(settings: &Settings, addr: std::net::SocketAddr) -> anyhow::Result<Option<switchyard_engine::MailSettings>> {
+    let Some(mail) = &settings.mail else { return Ok(None) };
+    let mailer = switchyard_mail::smtp::Mailer::new(&mail.smtp).map_err(|e| anyhow::anyhow!("{e}"))?;
+    let from: switchyard_mail::Mailbox = mail.from.parse().context("SWITCHYARD_MAIL_FROM")?;
+    let reply_to = mail.reply_to.as_deref().map(str::parse).transpose().context("SWITCHYARD_MAIL_REPLY_TO")?;
+    let domain = from.email.domain().to_owned();
+    let public_url = settings.public_url.clone().unwrap_or_else(|| format!("http://{addr}"));
+    Ok(Some(switchyard_engine::MailSettings { mailer, sender: switchyard_mail::message::Sender { from, reply_to, domain }, public_url }))
+}
+
+async fn start_engine(store: &Store, settings: &Settings, addr: std::net::SocketAddr) -> anyhow::Result<Engine> {
     let (registry, installed) = install_plugins(settings, switchyard_engine::services::host_services(store.clone()))?;
     if settings.plugins_dir.is_dir() {
         println!("Plugins: {} (from {})", installed.join(", "), settings.plugins_dir.display());
@@ -223,8 +234,13 @@ async fn start_engine(store: &Store, settings: &Settings) -> anyhow::Result<Engi
         node: settings.node.clone(),
         lease: settings.run_lease,
         max_parallel_steps: settings.max_parallel_steps,
+        mail: mail_settings(settings, addr)?,
         ..EngineConfig::default()
     };
+    match &settings.mail {
+        Some(m) => println!("Mail: notifications delivered through {}:{} as {}", m.smtp.host, m.smtp.port, m.from),
+        None => println!("Mail: no SMTP host set (SWITCHYARD_SMTP_HOST); notifications stay queued"),
+    }
     let engine = Engine::start(store.clone(), registry, config).await.context("starting the workflow engine")?;
     if settings.workflows_dir.is_dir() {
         let published = engine

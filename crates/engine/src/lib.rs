@@ -33,6 +33,7 @@
 
 pub mod actions;
 pub mod catalog;
+mod delivery;
 pub mod dispatch;
 pub mod dry_run;
 pub mod execute;
@@ -53,6 +54,7 @@ use switchyard_store::{Store, StoreError};
 use tokio::sync::{mpsc, watch};
 
 pub use catalog::{LoadedWorkflow, Workflows};
+pub use delivery::MailSettings;
 
 /// Tuning of the engine.
 #[derive(Debug, Clone)]
@@ -79,6 +81,8 @@ pub struct EngineConfig {
     pub cron_catch_up: Duration,
     /// Named points where a test can stop the engine (none in production).
     pub hooks: EngineHooks,
+    /// Mail delivery of notifications; without it they stay queued.
+    pub mail: Option<MailSettings>,
 }
 
 /// A hook: awaited by the engine at a named point, with the ids of the
@@ -112,6 +116,7 @@ impl Default for EngineConfig {
             max_depth: 3,
             cron_catch_up: Duration::from_secs(3600),
             hooks: EngineHooks::default(),
+            mail: None,
         }
     }
 }
@@ -263,6 +268,9 @@ impl Engine {
         let (stop, stopped) = watch::channel(false);
         tokio::spawn(outbox::run(inner.clone(), dispatch::Dispatcher::new(), stopped.clone()));
         tokio::spawn(outbox::run(inner.clone(), sla::Tracker, stopped.clone()));
+        if let Some(mail) = inner.config.mail.clone() {
+            tokio::spawn(outbox::run(inner.clone(), delivery::Delivery { settings: Arc::new(mail) }, stopped.clone()));
+        }
         tokio::spawn(execute::run(inner.clone(), runs_rx, stopped.clone()));
         tokio::spawn(schedule::run(inner.clone(), stopped));
         Ok(Engine { inner, stop })

@@ -53,7 +53,7 @@ pub use directory::{GroupInput, GroupPatch, GroupRecord, Principal, TokenRecord,
 pub use error::StoreError;
 pub use history::{Actor, ActorKind, EventRecord};
 pub use incidents::{CreateIncident, IncidentFilter, IncidentPage, IncidentRecord, IncidentUpdate, SortField, SortOrder};
-pub use notifications::{NewNotification, NotificationRecord, NotificationStatus};
+pub use notifications::{DeliveryOutcome, MAX_ATTEMPTS, NewNotification, NotificationRecord, NotificationStatus, retry_delay};
 pub use plugin_data::{AgentLoad, KvKey, KvOp};
 pub use reports::{ReportFilter, ServiceReport, TargetCompliance};
 pub use runs::{NewRun, RunCommit, RunFilter, RunProgress, RunRecord, RunVerdict, StepRecord, TicketWrite};

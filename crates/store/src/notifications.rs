@@ -1,5 +1,12 @@
 //! The notification outbox: what workflows asked to tell whom, queued in
-//! the same transaction as the run that asked.
+//! the same transaction as the run that asked, and where each delivery
+//! stands: `queued -> sending -> sent`, or `failed` with the error and the
+//! next attempt (exponential backoff), `dead` after [`MAX_ATTEMPTS`]. A
+//! node claims notifications under a lease (`SKIP LOCKED` on PostgreSQL),
+//! so several nodes never send the same one at once; a node that dies
+//! mid-send leaves a lease that expires, and the notification is tried
+//! again (delivery is at least once; the Message-ID stays the same, so a
+//! mail client shows a repeat as one message).
 
 use chrono::{DateTime, Utc};
 use sea_orm::{ActiveValue::Set, ColumnTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
@@ -15,16 +22,34 @@ use crate::txn::{Topic, WriteTxn};
 pub enum NotificationStatus {
     /// Waiting for delivery.
     Queued,
+    /// A node is delivering it (under a lease).
+    Sending,
+    /// Delivered.
+    Sent,
+    /// The last attempt failed; tried again at `next_attempt_at`.
+    Failed,
+    /// Given up on (a permanent refusal, or too many attempts); an admin may retry it.
+    Dead,
 }
 
 impl NotificationStatus {
     /// Every status.
-    pub const ALL: &'static [NotificationStatus] = &[NotificationStatus::Queued];
+    pub const ALL: &'static [NotificationStatus] = &[
+        NotificationStatus::Queued,
+        NotificationStatus::Sending,
+        NotificationStatus::Sent,
+        NotificationStatus::Failed,
+        NotificationStatus::Dead,
+    ];
 
     /// The stable name used in the API and the database.
     pub fn as_str(self) -> &'static str {
         match self {
             NotificationStatus::Queued => "queued",
+            NotificationStatus::Sending => "sending",
+            NotificationStatus::Sent => "sent",
+            NotificationStatus::Failed => "failed",
+            NotificationStatus::Dead => "dead",
         }
     }
 
@@ -66,6 +91,43 @@ pub struct NotificationRecord {
     pub status: NotificationStatus,
     /// Queued at.
     pub created_at: DateTime<Utc>,
+    /// Delivery attempts ended so far.
+    pub attempts: i32,
+    /// When a failed one is tried again.
+    pub next_attempt_at: Option<DateTime<Utc>>,
+    /// The last attempt's error.
+    pub last_error: Option<String>,
+    /// When it was delivered.
+    pub sent_at: Option<DateTime<Utc>>,
+    /// The Message-ID it was sent with.
+    pub message_id: Option<String>,
+}
+
+/// Attempts before a notification is dead.
+pub const MAX_ATTEMPTS: i32 = 8;
+
+/// How long after its `attempts`-th failure a notification is tried again:
+/// 30 s, doubling, at most an hour.
+pub fn retry_delay(attempts: i32) -> chrono::TimeDelta {
+    let exp = u32::try_from(attempts.clamp(1, 8) - 1).unwrap_or(0);
+    chrono::TimeDelta::seconds((30_i64 << exp).min(3600))
+}
+
+/// How a delivery attempt ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DeliveryOutcome {
+    /// Delivered with this Message-ID.
+    Sent {
+        /// The Message-ID.
+        message_id: String,
+    },
+    /// Not delivered.
+    Failed {
+        /// Why.
+        error: String,
+        /// Retrying cannot help (a permanent refusal, no address).
+        permanent: bool,
+    },
 }
 
 fn notification_from_row(row: notification::Model) -> Result<NotificationRecord, StoreError> {
@@ -84,6 +146,11 @@ fn notification_from_row(row: notification::Model) -> Result<NotificationRecord,
             body: row.body,
         },
         created_at: time::from_micros(row.created_at),
+        attempts: row.attempts,
+        next_attempt_at: row.next_attempt_at.map(time::from_micros),
+        last_error: row.last_error,
+        sent_at: row.sent_at.map(time::from_micros),
+        message_id: row.message_id,
     })
 }
 
@@ -108,6 +175,13 @@ impl WriteTxn {
                 body: Set(n.body),
                 status: Set(NotificationStatus::Queued.as_str().into()),
                 created_at: Set(now),
+                attempts: Set(0),
+                next_attempt_at: Set(None),
+                lease_owner: Set(None),
+                lease_until: Set(None),
+                last_error: Set(None),
+                sent_at: Set(None),
+                message_id: Set(None),
             })
             .collect();
         for chunk in crate::batch::shaped(&rows) {
@@ -138,5 +212,135 @@ impl Store {
             q = q.filter(notification::Column::Id.gt(a));
         }
         q.all(&self.read).await?.into_iter().map(notification_from_row).collect()
+    }
+
+    /// Claims up to `limit` notifications due for delivery for `owner`
+    /// until `lease` from now: queued ones, failed ones whose next attempt
+    /// is due, and ones whose sender's lease expired. Oldest first.
+    pub async fn claim_notifications(
+        &self,
+        owner: &str,
+        lease: std::time::Duration,
+        limit: u64,
+    ) -> Result<Vec<NotificationRecord>, StoreError> {
+        use sea_orm::sea_query::{Expr, ExprTrait, LockBehavior, LockType, Query};
+        use sea_orm::{Condition, ConnectionTrait};
+        let now = time::to_micros(time::now());
+        let until = now + i64::try_from(lease.as_micros()).unwrap_or(i64::MAX / 2);
+        let due = Condition::any()
+            .add(notification::Column::Status.eq(NotificationStatus::Queued.as_str()))
+            .add(
+                Condition::all()
+                    .add(notification::Column::Status.eq(NotificationStatus::Failed.as_str()))
+                    .add(notification::Column::NextAttemptAt.lte(now)),
+            )
+            .add(
+                Condition::all()
+                    .add(notification::Column::Status.eq(NotificationStatus::Sending.as_str()))
+                    .add(notification::Column::LeaseUntil.lt(now)),
+            );
+        let mut pick = Query::select();
+        pick.column(notification::Column::Id)
+            .from(notification::Entity)
+            .cond_where(due)
+            .order_by(notification::Column::Id, sea_orm::Order::Asc)
+            .limit(limit);
+        if self.backend == crate::store::Backend::Postgres {
+            pick.lock_with_behavior(LockType::Update, LockBehavior::SkipLocked);
+        }
+        let claim = Query::update()
+            .table(notification::Entity)
+            .value(notification::Column::Status, NotificationStatus::Sending.as_str())
+            .value(notification::Column::LeaseOwner, owner)
+            .value(notification::Column::LeaseUntil, until)
+            .and_where(Expr::col(notification::Column::Id).in_subquery(pick))
+            .returning_all()
+            .to_owned();
+        let txn = self.begin().await?;
+        let stmt = txn.get_database_backend().build(&claim);
+        let rows = notification::Entity::find().from_raw_sql(stmt).all(&*txn).await?;
+        txn.commit().await?;
+        let mut out: Vec<NotificationRecord> = rows.into_iter().map(notification_from_row).collect::<Result<_, _>>()?;
+        out.sort_by_key(|n| n.id);
+        Ok(out)
+    }
+
+    /// Records how an attempt ended, if `owner` still holds the lease
+    /// (otherwise another node took it over and its outcome counts).
+    /// Returns the new status.
+    pub async fn finish_notification(
+        &self,
+        id: i64,
+        owner: &str,
+        outcome: &DeliveryOutcome,
+    ) -> Result<Option<NotificationStatus>, StoreError> {
+        let txn = self.begin().await?;
+        let Some(row) = notification::Entity::find_by_id(id).one(&*txn).await? else {
+            return Err(StoreError::not_found("notification", id));
+        };
+        if row.status != NotificationStatus::Sending.as_str() || row.lease_owner.as_deref() != Some(owner) {
+            return Ok(None);
+        }
+        let now = time::now();
+        let attempts = row.attempts + 1;
+        let mut active: notification::ActiveModel = row.into();
+        active.attempts = Set(attempts);
+        active.lease_owner = Set(None);
+        active.lease_until = Set(None);
+        let status = match outcome {
+            DeliveryOutcome::Sent { message_id } => {
+                active.sent_at = Set(Some(time::to_micros(now)));
+                active.message_id = Set(Some(message_id.clone()));
+                active.last_error = Set(None);
+                active.next_attempt_at = Set(None);
+                NotificationStatus::Sent
+            }
+            DeliveryOutcome::Failed { error, permanent } => {
+                active.last_error = Set(Some(error.chars().take(2000).collect()));
+                if *permanent || attempts >= MAX_ATTEMPTS {
+                    active.next_attempt_at = Set(None);
+                    NotificationStatus::Dead
+                } else {
+                    active.next_attempt_at = Set(Some(time::to_micros(now + retry_delay(attempts))));
+                    NotificationStatus::Failed
+                }
+            }
+        };
+        active.status = Set(status.as_str().into());
+        sea_orm::ActiveModelTrait::update(active, &*txn).await?;
+        txn.commit().await?;
+        Ok(Some(status))
+    }
+
+    /// Queues a dead (or failed) notification again, now, with its attempts kept.
+    pub async fn retry_notification(&self, id: i64) -> Result<NotificationRecord, StoreError> {
+        let txn = self.begin().await?;
+        let Some(row) = notification::Entity::find_by_id(id).one(&*txn).await? else {
+            return Err(StoreError::not_found("notification", id));
+        };
+        if ![NotificationStatus::Dead.as_str(), NotificationStatus::Failed.as_str()].contains(&row.status.as_str()) {
+            return Err(StoreError::Conflict {
+                field: "status".into(),
+                message: format!("only a dead or failed notification can be retried; this one is {}", row.status),
+            });
+        }
+        let mut active: notification::ActiveModel = row.into();
+        active.status = Set(NotificationStatus::Queued.as_str().into());
+        active.next_attempt_at = Set(None);
+        let row = sea_orm::ActiveModelTrait::update(active, &*txn).await?;
+        txn.wrote(Topic::Notifications);
+        txn.commit().await?;
+        notification_from_row(row)
+    }
+
+    /// The notification sent with `message_id`, if any (intake uses it to
+    /// recognise replies to and bounces of our own mail).
+    pub async fn notification_by_message_id(&self, message_id: &str) -> Result<Option<NotificationRecord>, StoreError> {
+        notification::Entity::find()
+            .filter(notification::Column::MessageId.eq(message_id))
+            .one(&self.read)
+            .await?
+            .map(notification_from_row)
+            .transpose()
     }
 }

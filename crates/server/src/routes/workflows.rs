@@ -38,6 +38,7 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(list_runs))
         .routes(routes!(get_run))
         .routes(routes!(list_notifications))
+        .routes(routes!(retry_notification))
         .routes(routes!(list_plugins))
         .routes(routes!(list_secrets))
         .routes(routes!(put_secret, delete_secret))
@@ -508,10 +509,21 @@ pub struct NotificationDto {
     pub subject: String,
     /// Body.
     pub body: String,
-    /// `queued` until delivered.
+    /// `queued`, `sending`, `sent`, `failed` (tried again at
+    /// `next_attempt_at`) or `dead`.
     pub status: String,
     /// Queued at.
     pub created_at: DateTime<Utc>,
+    /// Delivery attempts so far.
+    pub attempts: i32,
+    /// When a failed one is tried again.
+    pub next_attempt_at: Option<DateTime<Utc>>,
+    /// The last attempt's error.
+    pub last_error: Option<String>,
+    /// When it was delivered.
+    pub sent_at: Option<DateTime<Utc>>,
+    /// The Message-ID it was sent with.
+    pub message_id: Option<String>,
 }
 
 impl From<NotificationRecord> for NotificationDto {
@@ -529,6 +541,11 @@ impl From<NotificationRecord> for NotificationDto {
             body: x.body,
             status: n.status.as_str().to_owned(),
             created_at: n.created_at,
+            attempts: n.attempts,
+            next_attempt_at: n.next_attempt_at,
+            last_error: n.last_error,
+            sent_at: n.sent_at,
+            message_id: n.message_id,
         }
     }
 }
@@ -539,7 +556,7 @@ impl From<NotificationRecord> for NotificationDto {
 pub struct NotificationQuery {
     /// Ticket number.
     pub ticket: Option<String>,
-    /// Status (`queued`).
+    /// Status: `queued`, `sending`, `sent`, `failed` or `dead`.
     pub status: Option<String>,
     /// Entries after this id (paging).
     pub after: Option<i64>,
@@ -565,6 +582,13 @@ pub async fn list_notifications(
     };
     let rows = state.store.list_notifications(incident_id, status, q.after, page_limit(q.limit)?).await?;
     Ok(Json(rows.into_iter().map(Into::into).collect()))
+}
+
+/// Queue a dead or failed notification again, now (admin).
+#[utoipa::path(post, path = "/api/v1/notifications/{id}/retry", tag = "workflows", params(("id" = i64, Path)),
+    responses((status = 200, body = NotificationDto), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)), security(("bearer" = [])))]
+pub async fn retry_notification(State(state): State<AppState>, _caller: Admin, Path(id): Path<i64>) -> ApiResult<Json<NotificationDto>> {
+    Ok(Json(state.store.retry_notification(id).await?.into()))
 }
 
 /// An installed plugin.

@@ -15,6 +15,13 @@ pub struct Model {
     pub body: String,
     pub status: String,
     pub created_at: i64,
+    pub attempts: i32,
+    pub next_attempt_at: Option<i64>,
+    pub lease_owner: Option<String>,
+    pub lease_until: Option<i64>,
+    pub last_error: Option<String>,
+    pub sent_at: Option<i64>,
+    pub message_id: Option<String>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

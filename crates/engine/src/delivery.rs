@@ -1,0 +1,166 @@
+//! The delivery worker: a reader of the notifications outbox in the one
+//! outbox loop. It claims due notifications under a lease, resolves their
+//! recipients (usernames, `group:<name>` to the members, plain
+//! addresses), renders the template with the ticket, sends the mail and
+//! records the outcome (`sent`, or `failed` with a retry, or `dead`).
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use serde_json::json;
+use switchyard_domain::incident::IncidentNumber;
+use switchyard_mail::Mailbox;
+use switchyard_mail::message::{Outgoing, Sender, build};
+use switchyard_mail::smtp::Mailer;
+use switchyard_mail::template::default_template;
+use switchyard_store::{DeliveryOutcome, NotificationRecord, Store, Topic};
+
+use crate::outbox::OutboxReader;
+use crate::{EngineError, Inner};
+
+/// Notifications claimed per batch.
+const BATCH: u64 = 32;
+/// How long a claim lasts before another node may take the notification over.
+const LEASE: Duration = Duration::from_secs(120);
+
+/// Where and how mail goes out.
+#[derive(Clone)]
+pub struct MailSettings {
+    /// The SMTP client.
+    pub mailer: Mailer,
+    /// From, Reply-To and the Message-ID domain.
+    pub sender: Sender,
+    /// The address people open Switchyard at (links in the mail).
+    pub public_url: String,
+}
+
+impl std::fmt::Debug for MailSettings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("MailSettings").field("from", &self.sender.from.to_string()).field("public_url", &self.public_url).finish()
+    }
+}
+
+/// The delivery reader.
+pub(crate) struct Delivery {
+    pub(crate) settings: Arc<MailSettings>,
+}
+
+#[async_trait]
+impl OutboxReader for Delivery {
+    fn name(&self) -> &'static str {
+        "delivery"
+    }
+
+    fn topic(&self) -> Topic {
+        Topic::Notifications
+    }
+
+    async fn next_batch(&self, inner: &Inner) -> Result<usize, EngineError> {
+        let claimed = inner.store.claim_notifications(&inner.config.node, LEASE, BATCH).await?;
+        let n = claimed.len();
+        let sends = claimed.into_iter().map(|notification| {
+            let store = inner.store.clone();
+            let settings = self.settings.clone();
+            let owner = inner.config.node.clone();
+            async move {
+                let outcome = deliver(&store, &settings, &notification).await;
+                if let DeliveryOutcome::Failed { error, .. } = &outcome {
+                    tracing::warn!(notification = notification.id, %error, "delivery failed");
+                }
+                store.finish_notification(notification.id, &owner, &outcome).await
+            }
+        });
+        for result in futures::future::join_all(sends).await {
+            result?;
+        }
+        Ok(n)
+    }
+}
+
+fn failed(error: impl Into<String>, permanent: bool) -> DeliveryOutcome {
+    DeliveryOutcome::Failed { error: error.into(), permanent }
+}
+
+/// The addresses of a notification's recipients.
+async fn addresses(store: &Store, recipients: &[String]) -> Result<Vec<Mailbox>, EngineError> {
+    let mut names = Vec::new();
+    for r in recipients {
+        match r.strip_prefix("group:") {
+            Some(group) => match store.get_group(group).await {
+                Ok(g) => names.extend(g.members),
+                Err(switchyard_store::StoreError::NotFound { .. }) => {}
+                Err(e) => return Err(e.into()),
+            },
+            None => names.push(r.clone()),
+        }
+    }
+    let mut out: Vec<Mailbox> = Vec::new();
+    for name in names {
+        let address = if name.contains('@') {
+            Some(name)
+        } else {
+            match store.get_user(&name).await {
+                Ok(u) if u.user.active => u.user.email,
+                Ok(_) | Err(switchyard_store::StoreError::NotFound { .. }) => None,
+                Err(e) => return Err(e.into()),
+            }
+        };
+        if let Some(mailbox) = address.and_then(|a| a.parse::<Mailbox>().ok())
+            && !out.iter().any(|m| m.email == mailbox.email)
+        {
+            out.push(mailbox);
+        }
+    }
+    Ok(out)
+}
+
+async fn deliver(store: &Store, settings: &MailSettings, n: &NotificationRecord) -> DeliveryOutcome {
+    if n.notification.channel != "email" {
+        return failed(format!("no delivery for channel `{}` (only email)", n.notification.channel), true);
+    }
+    let to = match addresses(store, &n.notification.recipients).await {
+        Ok(to) if to.is_empty() => return failed("no recipient has an email address", true),
+        Ok(to) => to,
+        Err(e) => return failed(format!("resolving recipients: {e}"), false),
+    };
+    let ticket = match n.notification.incident_id {
+        Some(id) => match store.get_incident(IncidentNumber(id)).await {
+            Ok(r) => Some(r),
+            Err(e) => return failed(format!("reading the ticket: {e}"), false),
+        },
+        None => None,
+    };
+    let number = ticket.as_ref().map(|t| t.incident.number.to_string());
+    let base = settings.public_url.trim_end_matches('/');
+    let context = json!({
+        "subject": n.notification.subject,
+        "body": n.notification.body,
+        "ticket": ticket.as_ref().map(|t| json!({
+            "number": t.incident.number.to_string(),
+            "title": t.incident.title,
+            "status": t.incident.status.as_str(),
+            "priority": t.incident.priority.to_string(),
+            "requester": t.requester,
+            "assignment_group": t.assignment_group,
+            "assignee": t.assignee,
+        })),
+        "links": number.as_ref().map(|n| json!({
+            "portal": format!("{base}/portal/incidents/{n}"),
+            "console": format!("{base}/console/incidents/{n}"),
+        })),
+    });
+    let rendered = match default_template().render(&context) {
+        Ok(r) => r,
+        Err(e) => return failed(format!("template: {e}"), true),
+    };
+    let (message, message_id) =
+        match build(&settings.sender, &Outgoing { notification_id: n.id, number: number.as_deref(), to: &to, rendered: &rendered }) {
+            Ok(m) => m,
+            Err(e) => return failed(e.to_string(), true),
+        };
+    match settings.mailer.send(message).await {
+        Ok(()) => DeliveryOutcome::Sent { message_id },
+        Err(e) => failed(e.message, e.permanent),
+    }
+}

@@ -1,0 +1,20 @@
+//! Outgoing mail for notifications.
+//!
+//! - [`template`]: notification templates in minijinja, each a subject, a
+//!   text part and an HTML part (the HTML part autoescaped), checked when
+//!   they are stored so a broken one is refused with its line;
+//! - [`message`]: the message a notification becomes: its own Message-ID,
+//!   `In-Reply-To`/`References` chaining the mails of one ticket, the
+//!   ticket number in the subject, `Auto-Submitted: auto-generated`,
+//!   Reply-To the intake address;
+//! - [`smtp`]: delivery over SMTP with lettre (STARTTLS or TLS,
+//!   authentication, timeouts, a connection pool).
+//!
+//! It knows nothing of the store or the engine: the engine's delivery
+//! worker resolves recipients and the ticket, and calls these.
+
+pub mod message;
+pub mod smtp;
+pub mod template;
+
+pub use lettre::message::Mailbox;
