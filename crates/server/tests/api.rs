@@ -345,6 +345,7 @@ async fn openapi_covers_every_route() {
         ("/api/v1/runs", vec!["get"]),
         ("/api/v1/runs/{id}", vec!["get"]),
         ("/api/v1/notifications", vec!["get"]),
+        ("/api/v1/notifications/{id}/retry", vec!["post"]),
         ("/api/v1/plugins", vec!["get"]),
         ("/api/v1/plugins/{id}/secrets", vec!["get"]),
         ("/api/v1/plugins/{id}/secrets/{name}", vec!["put", "delete"]),
