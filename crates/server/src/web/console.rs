@@ -17,7 +17,7 @@ use switchyard_store::{IncidentFilter, IncidentRecord, IncidentUpdate, RunFilter
 
 use super::session::CsrfForm;
 use super::view::{self, Badge, EventView, FormErrors, IncidentView, Layout};
-use super::{Web, WebError, csrf_token, form_outcome, render};
+use super::{Web, WebError, form_outcome, render};
 use crate::app::guard::Agent;
 use crate::app::incidents;
 use crate::error::{ApiError, ApiResult};
@@ -350,7 +350,7 @@ async fn queue_page(
         created_to: value("created_to"),
         q: value("q"),
     };
-    let mut l = Layout::new(Some(me.clone()), csrf_token(&headers).unwrap_or_default(), "console", queue.label());
+    let mut l = Layout::signed_in(me, &headers, "console", queue.label());
     l.search = filters.q.clone();
     let refresh_href = href(queue, &pairs);
     let filter_query = encode(&with(&paging, "queue", Some(queue.id())));
@@ -601,8 +601,7 @@ async fn incident_view(
         Some(g) => state.store.get_group(g).await?.members,
         None => Vec::new(),
     };
-    let mut l = Layout::new(Some(me.clone()), csrf_token(headers).unwrap_or_default(), "console", format!("{} {}", i.number, i.title));
-    l.search = String::new();
+    let l = Layout::signed_in(me, headers, "console", format!("{} {}", i.number, i.title));
     Ok(IncidentPage {
         l,
         selected: i.assignee.clone(),
@@ -655,6 +654,22 @@ async fn after(
     form_outcome(done, form, async |errors| incident_view(state, agent, headers, number, errors).await).await
 }
 
+/// Applies an edit a form asked for (or shows why it could not be read).
+async fn update_from_form(
+    state: &AppState,
+    agent: &Agent<Web>,
+    headers: &HeaderMap,
+    number: &str,
+    form: &str,
+    update: ApiResult<IncidentUpdate>,
+) -> Result<Response, WebError> {
+    let result = match update {
+        Ok(update) => incidents::update(state, agent.principal(), number, update).await.map(drop),
+        Err(e) => Err(e),
+    };
+    after(state, agent, headers, number, form, result).await
+}
+
 fn blank(s: Option<String>) -> Option<String> {
     s.map(|v| v.trim().to_owned()).filter(|v| !v.is_empty())
 }
@@ -684,8 +699,8 @@ async fn edit(
     Path(number): Path<String>,
     CsrfForm(f): CsrfForm<EditForm>,
 ) -> Result<Response, WebError> {
-    let result = async {
-        let update = IncidentUpdate {
+    let update = (|| {
+        Ok(IncidentUpdate {
             title: f.title.map(|t| t.trim().to_owned()),
             description: f.description,
             category: Some(blank(f.category)),
@@ -694,11 +709,9 @@ async fn edit(
             urgency: level("urgency", f.urgency)?,
             expected_version: f.version,
             ..Default::default()
-        };
-        incidents::update(&state, agent.principal(), &number, update).await.map(drop)
-    }
-    .await;
-    after(&state, &agent, &headers, &number, "edit", result).await
+        })
+    })();
+    update_from_form(&state, &agent, &headers, &number, "edit", update).await
 }
 
 #[derive(Debug, Deserialize)]
@@ -716,18 +729,14 @@ async fn set_priority(
     Path(number): Path<String>,
     CsrfForm(f): CsrfForm<PriorityForm>,
 ) -> Result<Response, WebError> {
-    let result = async {
-        let priority_override = match blank(f.priority) {
-            None => Some(None),
-            Some(p) => {
-                let priority: Priority = p.parse().map_err(|e| ApiError::one_of("priority", &e))?;
-                Some(Some(PriorityOverride { priority, reason: f.reason.unwrap_or_default().trim().to_owned() }))
-            }
-        };
-        incidents::update(&state, agent.principal(), &number, IncidentUpdate { priority_override, ..Default::default() }).await.map(drop)
-    }
-    .await;
-    after(&state, &agent, &headers, &number, "priority", result).await
+    let update = match blank(f.priority) {
+        None => Ok(IncidentUpdate { priority_override: Some(None), ..Default::default() }),
+        Some(p) => p.parse::<Priority>().map_err(|e| ApiError::one_of("priority", &e)).map(|priority| IncidentUpdate {
+            priority_override: Some(Some(PriorityOverride { priority, reason: f.reason.unwrap_or_default().trim().to_owned() })),
+            ..Default::default()
+        }),
+    };
+    update_from_form(&state, &agent, &headers, &number, "priority", update).await
 }
 
 #[derive(Debug, Deserialize)]
@@ -745,13 +754,9 @@ async fn assign(
     Path(number): Path<String>,
     CsrfForm(f): CsrfForm<AssignForm>,
 ) -> Result<Response, WebError> {
-    let result = async {
-        let update =
-            IncidentUpdate { assignment_group: Some(blank(f.assignment_group)), assignee: Some(blank(f.assignee)), ..Default::default() };
-        incidents::update(&state, agent.principal(), &number, update).await.map(drop)
-    }
-    .await;
-    after(&state, &agent, &headers, &number, "assignment", result).await
+    let update =
+        IncidentUpdate { assignment_group: Some(blank(f.assignment_group)), assignee: Some(blank(f.assignee)), ..Default::default() };
+    update_from_form(&state, &agent, &headers, &number, "assignment", Ok(update)).await
 }
 
 /// A status change as a form sends it.

@@ -18,7 +18,7 @@ use switchyard_store::{Category, IncidentFilter, SortField, SortOrder};
 use super::console::TransitionFormBody;
 use super::session::CsrfForm;
 use super::view::{EventView, FormErrors, IncidentView, Layout};
-use super::{Web, WebError, csrf_token, form_outcome, render};
+use super::{Web, WebError, form_outcome, render};
 use crate::app::guard::Caller;
 use crate::app::incidents::{self, NewIncident};
 use crate::error::{ApiError, ApiResult};
@@ -69,7 +69,7 @@ async fn my_incidents(
     let page = incidents::list(&state, me, filter).await?;
     let next_href =
         page.next_cursor.map(|c| format!("/portal?{}", form_urlencoded::Serializer::new(String::new()).append_pair("cursor", &c).finish()));
-    let l = Layout::new(Some(me.clone()), csrf_token(&headers).unwrap_or_default(), "portal", "My incidents");
+    let l = Layout::signed_in(me, &headers, "portal", "My incidents");
     Ok(render(&ListPage { l, items: page.items.iter().map(IncidentView::from).collect(), next_href }))
 }
 
@@ -97,7 +97,7 @@ struct NewPage {
 async fn new_view(state: &AppState, caller: &Caller<Web>, headers: &HeaderMap, form: NewForm, errors: FormErrors) -> ApiResult<NewPage> {
     let categories = state.store.categories().await?;
     let services = state.store.list_cis(Some(CiClass::Service), None, None, 200).await?.into_iter().map(|c| (c.id, c.name)).collect();
-    let l = Layout::new(Some(caller.principal().clone()), csrf_token(headers).unwrap_or_default(), "portal", "Report an incident");
+    let l = Layout::signed_in(caller.principal(), headers, "portal", "Report an incident");
     Ok(NewPage { l, form, categories, services, errors })
 }
 
@@ -166,12 +166,7 @@ async fn incident_view(
     let status = record.incident.status;
     let allowed = incidents::transitions_for(me, status);
     let rated = history.iter().any(|e| e.field.as_deref() == Some("csat"));
-    let l = Layout::new(
-        Some(me.clone()),
-        csrf_token(headers).unwrap_or_default(),
-        "portal",
-        format!("{} {}", record.incident.number, record.incident.title),
-    );
+    let l = Layout::signed_in(me, headers, "portal", format!("{} {}", record.incident.number, record.incident.title));
     Ok(IncidentPage {
         l,
         i: IncidentView::from(&record),

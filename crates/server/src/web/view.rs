@@ -47,6 +47,12 @@ impl Layout {
         }
     }
 
+    /// A frame for a signed-in person's page; the form token comes from the
+    /// request's session.
+    pub fn signed_in(user: &Principal, headers: &axum::http::HeaderMap, section: &'static str, title: impl Into<String>) -> Self {
+        Self::new(Some(user.clone()), super::csrf_token(headers).unwrap_or_default(), section, title)
+    }
+
     /// Whether the signed-in person works tickets.
     pub fn is_agent(&self) -> bool {
         self.user.as_ref().is_some_and(|u| u.role.is_agent())
