@@ -5,8 +5,9 @@
 #    which also installs componentize-py), the web UI's npm packages
 #    (scripts/build-web.sh), Debian's chromium and chromium-driver for the
 #    browser tests, aiosmtpd (pinned, from PyPI, in target/mail-venv) for
-#    the mail delivery tests, and PostgreSQL started if it is installed but
-#    down;
+#    the mail delivery tests, Debian's dovecot-imapd for the mail intake
+#    tests (each test starts its own instance; the package's own service is
+#    left alone), and PostgreSQL started if it is installed but down;
 # 2. cargo fmt --check and cargo clippy -D warnings on both workspaces
 #    (the server workspace and the guest plugins workspace);
 # 3. rustdoc with warnings denied;
@@ -48,12 +49,13 @@ if [[ ! -x target/mail-venv/bin/python ]] || ! target/mail-venv/bin/python -c "i
 fi
 target/mail-venv/bin/python -m aiosmtpd --version
 
-step "set-up: Chromium and ChromeDriver (browser tests)"
-if ! command -v chromium >/dev/null || ! command -v chromedriver >/dev/null; then
+step "set-up: Chromium and ChromeDriver (browser tests), Dovecot (IMAP for the mail intake tests)"
+if ! command -v chromium >/dev/null || ! command -v chromedriver >/dev/null || ! command -v dovecot >/dev/null; then
     export DEBIAN_FRONTEND=noninteractive
     apt-get update -qq
-    apt-get install -y -qq chromium chromium-driver >/dev/null
+    apt-get install -y -qq chromium chromium-driver dovecot-imapd >/dev/null
 fi
+dovecot --version
 chromium --version 2>/dev/null | head -n1
 chromedriver --version | head -n1
 

@@ -19,6 +19,7 @@ mod m20261123_000002_workflows;
 mod m20261201_000003_sla;
 mod m20261203_000004_engine_v2;
 mod m20261203_000005_delivery;
+mod m20261204_000006_intake;
 
 /// Runs Switchyard's migrations.
 pub struct Migrator;
@@ -32,6 +33,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261201_000003_sla::Migration),
             Box::new(m20261203_000004_engine_v2::Migration),
             Box::new(m20261203_000005_delivery::Migration),
+            Box::new(m20261204_000006_intake::Migration),
         ]
     }
 }

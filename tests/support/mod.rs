@@ -2,6 +2,8 @@
 //! started on port 0 with a fresh data directory.
 #![allow(dead_code)]
 
+pub mod mail;
+
 use std::io::{BufRead, BufReader, Lines};
 use std::path::Path;
 use std::process::{Child, ChildStdout, Command, Stdio};

@@ -39,6 +39,8 @@ pub enum Command {
     /// SLA tools: validate calendars and policies documents kept as files.
     #[command(subcommand)]
     Sla(crate::sla_cmd::SlaCommand),
+    /// Hand one message on standard input to a running server (for an MTA's pipe transport).
+    MailGate(crate::mail_gate::MailGateArgs),
 }
 
 /// Log output format.
@@ -122,6 +124,48 @@ pub struct SettingsArgs {
     /// `Reply-To` of the mail Switchyard sends (the intake address).
     #[arg(long, global = true, env = "SWITCHYARD_MAIL_REPLY_TO")]
     pub mail_reply_to: Option<String>,
+    /// The address requesters write to (the `inbound_channel` trigger's channel) [default: Reply-To, else the IMAP user].
+    #[arg(long, global = true, env = "SWITCHYARD_MAIL_INTAKE_ADDRESS")]
+    pub mail_intake_address: Option<String>,
+    /// Mail from an address no user has: `create` a requester, or `refuse` with a reply [default: create].
+    #[arg(long, global = true, env = "SWITCHYARD_MAIL_UNKNOWN_SENDERS")]
+    pub mail_unknown_senders: Option<String>,
+    /// Whether a requester's reply reopens their resolved incident [default: true].
+    #[arg(long, global = true, env = "SWITCHYARD_MAIL_REOPEN_ON_REPLY")]
+    pub mail_reopen_on_reply: Option<bool>,
+    /// Messages handled per sender in 10 minutes; more are ignored [default: 30].
+    #[arg(long, global = true, env = "SWITCHYARD_MAIL_RATE_LIMIT")]
+    pub mail_rate_limit: Option<u64>,
+    /// Largest inbound message in bytes [default: 26214400, 25 MiB].
+    #[arg(long, global = true, env = "SWITCHYARD_MAIL_MAX_MESSAGE_BYTES")]
+    pub mail_max_message_bytes: Option<usize>,
+    /// IMAP server host; mail is read from its mailbox when set.
+    #[arg(long, global = true, env = "SWITCHYARD_IMAP_HOST")]
+    pub imap_host: Option<String>,
+    /// IMAP server port [default: 993, 143 with `starttls` or `none`].
+    #[arg(long, global = true, env = "SWITCHYARD_IMAP_PORT")]
+    pub imap_port: Option<u16>,
+    /// `tls`, `starttls` or `none` [default: tls].
+    #[arg(long, global = true, env = "SWITCHYARD_IMAP_SECURITY")]
+    pub imap_security: Option<String>,
+    /// IMAP login.
+    #[arg(long, global = true, env = "SWITCHYARD_IMAP_USERNAME")]
+    pub imap_username: Option<String>,
+    /// IMAP password (never logged).
+    #[arg(long, global = true, env = "SWITCHYARD_IMAP_PASSWORD", hide_env_values = true)]
+    pub imap_password: Option<String>,
+    /// The folder read [default: INBOX].
+    #[arg(long, global = true, env = "SWITCHYARD_IMAP_FOLDER")]
+    pub imap_folder: Option<String>,
+    /// Where handled mail is moved [default: Processed].
+    #[arg(long, global = true, env = "SWITCHYARD_IMAP_PROCESSED_FOLDER")]
+    pub imap_processed_folder: Option<String>,
+    /// Where mail that could not be processed is moved [default: Failed].
+    #[arg(long, global = true, env = "SWITCHYARD_IMAP_FAILED_FOLDER")]
+    pub imap_failed_folder: Option<String>,
+    /// Seconds one IDLE waits before it is renewed; also the poll interval without IDLE [default: 300].
+    #[arg(long, global = true, env = "SWITCHYARD_IMAP_IDLE_SECS")]
+    pub imap_idle_secs: Option<u64>,
 }
 
 /// The same settings, from the file.
@@ -147,6 +191,20 @@ struct FileSettings {
     smtp_password: Option<String>,
     mail_from: Option<String>,
     mail_reply_to: Option<String>,
+    mail_intake_address: Option<String>,
+    mail_unknown_senders: Option<String>,
+    mail_reopen_on_reply: Option<bool>,
+    mail_rate_limit: Option<u64>,
+    mail_max_message_bytes: Option<usize>,
+    imap_host: Option<String>,
+    imap_port: Option<u16>,
+    imap_security: Option<String>,
+    imap_username: Option<String>,
+    imap_password: Option<String>,
+    imap_folder: Option<String>,
+    imap_processed_folder: Option<String>,
+    imap_failed_folder: Option<String>,
+    imap_idle_secs: Option<u64>,
 }
 
 /// Resolved settings.
@@ -182,6 +240,10 @@ pub struct Settings {
     pub public_url: Option<String>,
     /// Mail delivery, when an SMTP host is set.
     pub mail: Option<MailSettings>,
+    /// How inbound mail is handled (by the IMAP loop, `mail-gate` and the API).
+    pub intake: switchyard_engine::intake::IntakeSettings,
+    /// The mailbox read, when an IMAP host is set.
+    pub imap: Option<switchyard_mail::imap::ImapConfig>,
 }
 
 /// Outgoing mail settings.
@@ -246,9 +308,70 @@ impl SettingsArgs {
                 Some(MailSettings { smtp, from, reply_to })
             }
         };
+        let imap = match self.imap_host.or(file.imap_host) {
+            None => None,
+            Some(host) => {
+                use switchyard_mail::imap::Security;
+                let security = match self.imap_security.or(file.imap_security).as_deref().unwrap_or("tls") {
+                    "tls" => Security::Tls,
+                    "starttls" => Security::Starttls,
+                    "none" => Security::None,
+                    other => bail!("SWITCHYARD_IMAP_SECURITY: `{other}` is not one of tls, starttls, none"),
+                };
+                let Some(username) = self.imap_username.or(file.imap_username) else {
+                    bail!("SWITCHYARD_IMAP_USERNAME: required when SWITCHYARD_IMAP_HOST is set");
+                };
+                let idle = std::time::Duration::from_secs(self.imap_idle_secs.or(file.imap_idle_secs).unwrap_or(300).clamp(1, 1740));
+                Some(switchyard_mail::imap::ImapConfig {
+                    port: self.imap_port.or(file.imap_port).unwrap_or(if security == Security::Tls { 993 } else { 143 }),
+                    host,
+                    security,
+                    username,
+                    password: self.imap_password.or(file.imap_password).unwrap_or_default(),
+                    folder: self.imap_folder.or(file.imap_folder).unwrap_or_else(|| "INBOX".into()),
+                    processed_folder: self.imap_processed_folder.or(file.imap_processed_folder).unwrap_or_else(|| "Processed".into()),
+                    failed_folder: self.imap_failed_folder.or(file.imap_failed_folder).unwrap_or_else(|| "Failed".into()),
+                    idle_timeout: idle,
+                    poll: idle.min(std::time::Duration::from_secs(60)),
+                    timeout: std::time::Duration::from_secs(60),
+                })
+            }
+        };
+        let from = mail.as_ref().map_or("switchyard@localhost", |m| m.from.as_str());
+        let from_address = from.parse::<switchyard_mail::Mailbox>().map(|m| m.email).ok();
+        let intake_address = self
+            .mail_intake_address
+            .or(file.mail_intake_address)
+            .or_else(|| mail.as_ref().and_then(|m| m.reply_to.clone()))
+            .or_else(|| imap.as_ref().map(|i| i.username.clone()).filter(|u| u.contains('@')))
+            .unwrap_or_else(|| "servicedesk@localhost".into());
+        let intake_address = match intake_address.parse::<switchyard_mail::Mailbox>() {
+            Ok(m) => m.email.to_string().to_lowercase(),
+            Err(_) => bail!("SWITCHYARD_MAIL_INTAKE_ADDRESS: `{intake_address}` is not a mail address"),
+        };
+        let defaults = switchyard_engine::intake::IntakeSettings::default();
+        let unknown_senders = match self.mail_unknown_senders.or(file.mail_unknown_senders) {
+            Some(v) => v.parse().map_err(|e| anyhow::anyhow!("SWITCHYARD_MAIL_UNKNOWN_SENDERS: {e}"))?,
+            None => defaults.unknown_senders,
+        };
+        let intake = switchyard_engine::intake::IntakeSettings {
+            address: intake_address,
+            // Our Message-IDs carry the From domain (see the delivery worker).
+            domain: from_address.map_or_else(|| "localhost".into(), |a| a.domain().to_owned()),
+            unknown_senders,
+            reopen_on_reply: self.mail_reopen_on_reply.or(file.mail_reopen_on_reply).unwrap_or(defaults.reopen_on_reply),
+            rate_limit: self.mail_rate_limit.or(file.mail_rate_limit).unwrap_or(defaults.rate_limit),
+            rate_window: defaults.rate_window,
+            limits: switchyard_mail::inbound::Limits {
+                max_message_bytes: self.mail_max_message_bytes.or(file.mail_max_message_bytes).unwrap_or(defaults.limits.max_message_bytes),
+                ..defaults.limits
+            },
+        };
         Ok(Settings {
             public_url: self.public_url.or(file.public_url),
             mail,
+            intake,
+            imap,
             listen: self.listen.or(file.listen).unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 8080))),
             log_format: self.log_format.or(file.log_format).unwrap_or(LogFormat::Text),
             log_level: self.log_level.or(file.log_level).unwrap_or_else(|| "info".into()),

@@ -2,6 +2,7 @@
 
 mod bench;
 mod config;
+mod mail_gate;
 mod plugin_cmd;
 mod sla_cmd;
 mod workflow_cmd;
@@ -49,6 +50,7 @@ fn run() -> anyhow::Result<()> {
             Command::Plugin(command) => plugin_cmd::run(command).await,
             Command::Workflow(command) => workflow_cmd::run(command, &settings).await,
             Command::Sla(command) => sla_cmd::run(command),
+            Command::MailGate(args) => mail_gate::run(args).await,
         }
     })
 }
@@ -178,7 +180,15 @@ async fn serve(settings: Settings) -> anyhow::Result<()> {
             }
         }
     });
-    let app = switchyard_server::router(AppState::with_engine(store, engine.clone()));
+    let intake = switchyard_engine::intake::Intake::new(store.clone(), settings.intake.clone());
+    match &settings.imap {
+        Some(imap) => {
+            println!("Mail intake: reading {} (processed mail moves to {})", imap.source(), imap.processed_folder);
+            tokio::spawn(switchyard_engine::mailbox::watch(intake.clone(), imap.clone()));
+        }
+        None => println!("Mail intake: no IMAP host set (SWITCHYARD_IMAP_HOST); `switchyard mail-gate` posts mail to /api/v1/mail/inbound"),
+    }
+    let app = switchyard_server::router(AppState::with_engine(store, engine.clone()).with_intake(intake));
     tracing::info!(%addr, "serving");
     // Connection info gives the sign-in throttle each client's address.
     axum::serve(listener, app.into_make_service_with_connect_info::<std::net::SocketAddr>())

@@ -22,7 +22,7 @@ use serde_json::Value;
 use switchyard_domain::history::EventKind;
 use switchyard_domain::incident::IncidentNumber;
 use switchyard_plugin_host::Trigger;
-use switchyard_store::{EventRecord, IncidentRecord, RunRecord, Topic};
+use switchyard_store::{ActorKind, EventRecord, IncidentRecord, RunRecord, Topic};
 use switchyard_workflow::TriggerEvent;
 
 use crate::outbox::OutboxReader;
@@ -187,9 +187,23 @@ async fn runs_for(inner: &Inner, changes: &[Change<'_>]) -> Result<Vec<switchyar
                 Trigger::TicketUpdated(fields.clone()),
             )
         };
-        let listening: Vec<_> = workflows.iter().filter(|w| w.document.matches(&event)).cloned().collect();
+        // A change that came in through a channel (a mail) also fires the
+        // workflows listening to that channel.
+        let via = (first.actor.kind == ActorKind::Channel).then_some(first.actor.name.as_str());
+        let channel_event = via.map(|channel| TriggerEvent::InboundChannel { channel });
+        let listening: Vec<_> = workflows
+            .iter()
+            .filter_map(|w| {
+                if w.document.matches(&event) {
+                    Some((w.clone(), trigger.clone()))
+                } else {
+                    let by_channel = channel_event.as_ref().is_some_and(|e| w.document.matches(e));
+                    by_channel.then(|| (w.clone(), Trigger::InboundChannel(via.unwrap_or_default().to_owned())))
+                }
+            })
+            .collect();
         if !listening.is_empty() {
-            candidates.push((first, trigger, listening));
+            candidates.push((first, listening));
         }
     }
     if candidates.is_empty() {
@@ -197,9 +211,9 @@ async fn runs_for(inner: &Inner, changes: &[Change<'_>]) -> Result<Vec<switchyar
     }
     let store = &inner.store;
     // Which runs wrote these events (loop protection).
-    let parent_ids: HashSet<i64> = candidates.iter().filter_map(|(first, _, _)| first.actor.run_id).collect();
+    let parent_ids: HashSet<i64> = candidates.iter().filter_map(|(first, _)| first.actor.run_id).collect();
     let parents: HashMap<i64, RunRecord> = store.runs(parent_ids.into_iter().collect()).await?.into_iter().map(|r| (r.id, r)).collect();
-    let numbers: Vec<IncidentNumber> = candidates.iter().map(|(first, _, _)| first.number).collect::<HashSet<_>>().into_iter().collect();
+    let numbers: Vec<IncidentNumber> = candidates.iter().map(|(first, _)| first.number).collect::<HashSet<_>>().into_iter().collect();
     let tickets: HashMap<IncidentNumber, Value> = store
         .incidents(&numbers)
         .await?
@@ -207,11 +221,11 @@ async fn runs_for(inner: &Inner, changes: &[Change<'_>]) -> Result<Vec<switchyar
         .map(|r: &IncidentRecord| (r.incident.number, serde_json::to_value(ticket_from_record(r)).unwrap_or(Value::Null)))
         .collect();
     let mut runs = Vec::new();
-    for (first, trigger, listening) in candidates {
+    for (first, listening) in candidates {
         let parent = first.actor.run_id.and_then(|id| parents.get(&id));
         let depth = parent.map_or(0, |p| p.depth + 1);
         let Some(ticket) = tickets.get(&first.number) else { continue };
-        for w in listening {
+        for (w, trigger) in listening {
             let own_change = parent.is_some_and(|p| p.workflow_id == w.id);
             if own_change || depth > inner.config.max_depth || !w.conditions_hold(ticket) {
                 continue;

@@ -1,4 +1,4 @@
-//! Outgoing mail for notifications.
+//! Mail, both ways: notifications out, requesters' mail in.
 //!
 //! - [`template`]: notification templates in minijinja, each a subject, a
 //!   text part and an HTML part (the HTML part autoescaped), checked when
@@ -8,11 +8,18 @@
 //!   ticket number in the subject, `Auto-Submitted: auto-generated`,
 //!   Reply-To the intake address;
 //! - [`smtp`]: delivery over SMTP with lettre (STARTTLS or TLS,
-//!   authentication, timeouts, a connection pool).
+//!   authentication, timeouts, a connection pool);
+//! - [`inbound`]: a raw message parsed (mail-parser) and classified: a
+//!   person's mail, an auto-reply or bulk mail, or a bounce of ours; the
+//!   reply text without quotes and signatures;
+//! - [`imap`]: the IMAP mailbox intake reads (TLS, login, IDLE, messages
+//!   moved to a folder once handled).
 //!
 //! It knows nothing of the store or the engine: the engine's delivery
 //! worker resolves recipients and the ticket, and calls these.
 
+pub mod imap;
+pub mod inbound;
 pub mod message;
 pub mod smtp;
 pub mod template;

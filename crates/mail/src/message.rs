@@ -52,6 +52,24 @@ pub fn thread_root(number: &str, domain: &str) -> String {
     format!("<{number}.{domain}@switchyard>")
 }
 
+/// Whether a Message-ID is one of ours for `domain` (a notification's or a
+/// thread root): mail carrying it as its own Message-ID came from us.
+pub fn is_ours(id: &str, domain: &str) -> bool {
+    id.strip_suffix(&format!(".{domain}@switchyard>")).is_some_and(|head| head.starts_with('<'))
+}
+
+/// The notification a Message-ID of ours names (`<n42.<domain>@switchyard>` is 42).
+pub fn notification_of(id: &str, domain: &str) -> Option<i64> {
+    let head = id.strip_suffix(&format!(".{domain}@switchyard>"))?.strip_prefix("<n")?;
+    head.parse().ok()
+}
+
+/// The ticket a thread root names (`<INC-000123.<domain>@switchyard>` is `INC-000123`).
+pub fn ticket_of_thread_root<'a>(id: &'a str, domain: &str) -> Option<&'a str> {
+    let head = id.strip_suffix(&format!(".{domain}@switchyard>"))?.strip_prefix('<')?;
+    (!head.starts_with('n') && head.contains('-')).then_some(head)
+}
+
 /// The subject with the ticket number in brackets, once.
 pub fn subject_with_number(subject: &str, number: Option<&str>) -> String {
     match number {
@@ -119,5 +137,16 @@ mod tests {
         }
         assert!(text.contains("text/plain") && text.contains("text/html"));
         assert_eq!(subject_with_number("[INC-000042] Re: x", Some("INC-000042")), "[INC-000042] Re: x");
+    }
+
+    #[test]
+    fn our_ids_are_recognised_and_read_back() {
+        let d = "example.org";
+        assert!(is_ours(&message_id(7, d), d) && is_ours(&thread_root("INC-000042", d), d));
+        assert!(!is_ours("<n7.other.org@switchyard>", d) && !is_ours("<abc@mail.example.org>", d));
+        assert_eq!(notification_of(&message_id(7, d), d), Some(7));
+        assert_eq!(notification_of(&thread_root("INC-000042", d), d), None);
+        assert_eq!(ticket_of_thread_root(&thread_root("INC-000042", d), d), Some("INC-000042"));
+        assert_eq!(ticket_of_thread_root(&message_id(7, d), d), None);
     }
 }

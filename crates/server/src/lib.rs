@@ -40,7 +40,7 @@ pub const BODY_LIMIT: usize = 1024 * 1024;
 #[openapi(
     info(title = "Switchyard API", description = "Incident management with workflow plugins. Errors are `{\"error\": {\"code\", \"message\", \"details\"}}`."),
     modifiers(&BearerAuth),
-    tags((name = "incidents"), (name = "cmdb"), (name = "directory"), (name = "settings"), (name = "sla"), (name = "workflows"), (name = "auth"), (name = "operations"))
+    tags((name = "incidents"), (name = "cmdb"), (name = "directory"), (name = "settings"), (name = "sla"), (name = "workflows"), (name = "mail"), (name = "auth"), (name = "operations"))
 )]
 struct ApiDoc;
 
@@ -62,6 +62,7 @@ fn api() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .merge(routes::settings::router())
         .merge(routes::sla::router())
         .merge(routes::workflows::router())
+        .merge(routes::mail::router())
         .merge(routes::auth::router())
         .merge(routes::health::router())
         .merge(routes::metrics::router())

@@ -19,18 +19,26 @@ pub struct AppState {
     pub http: Arc<crate::routes::metrics::HttpMetrics>,
     /// Recent failed sign-ins.
     pub login_throttle: Arc<crate::app::login::LoginThrottle>,
+    /// Mail intake (the inbound route; the IMAP loop has its own handle).
+    pub intake: switchyard_engine::intake::Intake,
 }
 
 impl AppState {
     /// State over a store.
     pub fn new(store: Store) -> Self {
         Self {
-            store,
             auth: Arc::new(AuthCache::new(Duration::from_secs(30))),
             engine: None,
             http: Arc::default(),
             login_throttle: Arc::default(),
+            intake: switchyard_engine::intake::Intake::new(store.clone(), Default::default()),
+            store,
         }
+    }
+
+    /// The same state with intake configured.
+    pub fn with_intake(self, intake: switchyard_engine::intake::Intake) -> Self {
+        Self { intake, ..self }
     }
 
     /// State over a store and a running workflow engine.

@@ -132,8 +132,12 @@ pub struct Principal {
 /// The stored form of an API token: hex SHA-256. Tokens are 256 random
 /// bits, so a fast hash is enough (no dictionary to attack).
 pub fn hash_token(token: &str) -> String {
-    let digest = Sha256::digest(token.as_bytes());
-    digest.iter().map(|b| format!("{b:02x}")).collect()
+    sha256_hex(token.as_bytes())
+}
+
+/// Hex SHA-256 of some bytes (token hashes, attachment keys).
+pub(crate) fn sha256_hex(bytes: &[u8]) -> String {
+    Sha256::digest(bytes).iter().map(|b| format!("{b:02x}")).collect()
 }
 
 fn new_token() -> String {

@@ -305,7 +305,19 @@ impl Store {
 
     async fn try_create_batch(&self, requests: &[CreateIncident]) -> Result<Vec<Result<IncidentRecord, StoreError>>, StoreError> {
         let txn = self.begin().await?;
-        let settings = self.settings(&*txn).await?;
+        let results = self.create_in(&txn, requests).await?;
+        txn.commit().await?;
+        Ok(results)
+    }
+
+    /// Creates incidents inside a caller's transaction: each request that
+    /// fails validation gets its error, the others are written.
+    pub(crate) async fn create_in(
+        &self,
+        txn: &WriteTxn,
+        requests: &[CreateIncident],
+    ) -> Result<Vec<Result<IncidentRecord, StoreError>>, StoreError> {
+        let settings = self.settings(&**txn).await?;
         let mut wanted = Wanted::default();
         for r in requests {
             wanted.usernames.insert(r.requester.clone());
@@ -313,7 +325,7 @@ impl Store {
             wanted.group_names.extend(r.assignment_group.clone());
             wanted.ci_ids.extend(r.service_id.into_iter().chain(r.affected_ci_ids.iter().copied()));
         }
-        let refs = references::load(&*txn, &wanted).await?;
+        let refs = references::load(&**txn, &wanted).await?;
         let now = time::now();
         // Validate everything first; numbers are taken only for the good ones.
         let mut validated: Vec<Result<Incident, StoreError>> = Vec::with_capacity(requests.len());
@@ -322,7 +334,7 @@ impl Store {
         }
         let good = validated.iter().filter(|v| v.is_ok()).count() as i64;
         if good > 0 {
-            let mut number = allocate(&txn, "incident", good).await?;
+            let mut number = allocate(txn, "incident", good).await?;
             for incident in validated.iter_mut().flatten() {
                 incident.number = IncidentNumber(number);
                 number += 1;
@@ -330,14 +342,14 @@ impl Store {
             let ok: Vec<&Incident> = validated.iter().flatten().collect();
             let rows: Vec<incident::ActiveModel> = ok.iter().map(|i| incident_to_row(i)).collect();
             for chunk in crate::batch::shaped(&rows) {
-                incident::Entity::insert_many(chunk.to_vec()).exec_without_returning(&*txn).await?;
+                incident::Entity::insert_many(chunk.to_vec()).exec_without_returning(&**txn).await?;
             }
             let links: Vec<incident_ci::ActiveModel> = ok
                 .iter()
                 .flat_map(|i| i.affected_ci_ids.iter().map(|c| incident_ci::ActiveModel { incident_id: Set(i.number.0), ci_id: Set(*c) }))
                 .collect();
             for chunk in crate::batch::shaped(&links) {
-                incident_ci::Entity::insert_many(chunk.to_vec()).exec_without_returning(&*txn).await?;
+                incident_ci::Entity::insert_many(chunk.to_vec()).exec_without_returning(&**txn).await?;
             }
             let created = requests.iter().zip(&validated).filter_map(|(request, incident)| {
                 let incident = incident.as_ref().ok()?;
@@ -357,7 +369,6 @@ impl Store {
             });
             txn.append_events(now, created).await?;
         }
-        txn.commit().await?;
         Ok(requests
             .iter()
             .zip(validated)

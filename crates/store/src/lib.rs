@@ -31,6 +31,7 @@ mod entity;
 mod error;
 mod history;
 mod incidents;
+mod intake;
 mod notifications;
 mod plugin_data;
 mod positions;
@@ -53,6 +54,7 @@ pub use directory::{GroupInput, GroupPatch, GroupRecord, Principal, TokenRecord,
 pub use error::StoreError;
 pub use history::{Actor, ActorKind, EventRecord};
 pub use incidents::{CreateIncident, IncidentFilter, IncidentPage, IncidentRecord, IncidentUpdate, SortField, SortOrder};
+pub use intake::{AttachmentRecord, InboundOutcome, InboundRecord, MailAction, NewAttachment, NewInbound, NewRequester};
 pub use notifications::{DeliveryOutcome, MAX_ATTEMPTS, NewNotification, NotificationRecord, NotificationStatus, retry_delay};
 pub use plugin_data::{AgentLoad, KvKey, KvOp};
 pub use reports::{ReportFilter, ServiceReport, TargetCompliance};

@@ -154,36 +154,45 @@ fn notification_from_row(row: notification::Model) -> Result<NotificationRecord,
     })
 }
 
+/// The row of a notification as it is queued.
+fn queued_row(n: NewNotification, now: i64) -> notification::ActiveModel {
+    notification::ActiveModel {
+        id: sea_orm::ActiveValue::NotSet,
+        incident_id: Set(n.incident_id),
+        run_id: Set(n.run_id),
+        workflow_id: Set(n.workflow_id),
+        step_id: Set(n.step_id),
+        channel: Set(n.channel),
+        recipients: Set(serde_json::to_string(&n.recipients).unwrap_or_else(|_| "[]".into())),
+        subject: Set(n.subject),
+        body: Set(n.body),
+        status: Set(NotificationStatus::Queued.as_str().into()),
+        created_at: Set(now),
+        attempts: Set(0),
+        next_attempt_at: Set(None),
+        lease_owner: Set(None),
+        lease_until: Set(None),
+        last_error: Set(None),
+        sent_at: Set(None),
+        message_id: Set(None),
+    }
+}
+
 impl WriteTxn {
+    /// Queues one notification and returns its id.
+    pub async fn insert_notification(&self, n: NewNotification) -> Result<i64, StoreError> {
+        let row = sea_orm::ActiveModelTrait::insert(queued_row(n, time::to_micros(time::now())), &**self).await?;
+        self.wrote(Topic::Notifications);
+        Ok(row.id)
+    }
+
     /// Queues notifications, with multi-row inserts.
     pub async fn insert_notifications(&self, notifications: Vec<NewNotification>) -> Result<(), StoreError> {
         if notifications.is_empty() {
             return Ok(());
         }
         let now = time::to_micros(time::now());
-        let rows: Vec<notification::ActiveModel> = notifications
-            .into_iter()
-            .map(|n| notification::ActiveModel {
-                id: sea_orm::ActiveValue::NotSet,
-                incident_id: Set(n.incident_id),
-                run_id: Set(n.run_id),
-                workflow_id: Set(n.workflow_id),
-                step_id: Set(n.step_id),
-                channel: Set(n.channel),
-                recipients: Set(serde_json::to_string(&n.recipients).unwrap_or_else(|_| "[]".into())),
-                subject: Set(n.subject),
-                body: Set(n.body),
-                status: Set(NotificationStatus::Queued.as_str().into()),
-                created_at: Set(now),
-                attempts: Set(0),
-                next_attempt_at: Set(None),
-                lease_owner: Set(None),
-                lease_until: Set(None),
-                last_error: Set(None),
-                sent_at: Set(None),
-                message_id: Set(None),
-            })
-            .collect();
+        let rows: Vec<notification::ActiveModel> = notifications.into_iter().map(|n| queued_row(n, now)).collect();
         for chunk in crate::batch::shaped(&rows) {
             notification::Entity::insert_many(chunk.to_vec()).exec_without_returning(&self.txn).await?;
         }

@@ -5,6 +5,7 @@ pub mod cmdb;
 pub mod directory;
 pub mod health;
 pub mod incidents;
+pub mod mail;
 pub mod metrics;
 pub mod settings;
 pub mod sla;

@@ -69,7 +69,7 @@ fn problems(p: Problems) -> ApiError {
     ApiError { code: ErrorCode::ValidationFailed, message: format!("the workflow document has {} problem(s)", details.len()), details }
 }
 
-fn engine_error(e: EngineError) -> ApiError {
+pub(crate) fn engine_error(e: EngineError) -> ApiError {
     match e {
         EngineError::Workflow(p) => problems(p),
         EngineError::Store(s) => s.into(),

@@ -5,11 +5,14 @@
 #![allow(missing_docs)]
 
 pub mod api_token;
+pub mod attachment;
+pub mod blob;
 pub mod ci;
 pub mod ci_relationship;
 pub mod cron_mark;
 pub mod group;
 pub mod group_member;
+pub mod inbound_mail;
 pub mod incident;
 pub mod incident_ci;
 pub mod incident_csat;
