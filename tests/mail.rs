@@ -128,35 +128,47 @@ async fn notifications_are_delivered_by_smtp_threaded_and_retried_when_the_serve
     assert!(failed["next_attempt_at"].is_string() && failed["last_error"].as_str().is_some_and(|e| !e.is_empty()), "{failed}");
 }
 
-/// A server with delivery to `sink` and intake from `imap`, the shipped
-/// plugins and workflows, and the users of the mail tests: rita (a
-/// requester), alice (the one agent on shift in service-desk).
-async fn mail_server(dir: &Path, sink: &SmtpSink, imap: &Dovecot, extra: &[(&str, &str)]) -> support::Server {
+/// The environment of a server with the shipped plugins and workflows,
+/// delivery to `sink` and intake from `imap` when given.
+fn mail_env(sink: Option<&SmtpSink>, imap: Option<&Dovecot>) -> Vec<(String, String)> {
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
-    let plugins = root.join("plugins/dist");
-    let workflows = root.join("workflows");
-    let smtp_port = sink.port.to_string();
-    let imap_port = imap.port.to_string();
-    let mut env = vec![
-        ("SWITCHYARD_PLUGINS_DIR", plugins.to_str().unwrap()),
-        ("SWITCHYARD_WORKFLOWS_DIR", workflows.to_str().unwrap()),
-        ("SWITCHYARD_SMTP_HOST", "127.0.0.1"),
-        ("SWITCHYARD_SMTP_PORT", &smtp_port),
-        ("SWITCHYARD_SMTP_SECURITY", "none"),
-        ("SWITCHYARD_MAIL_FROM", "Service desk <desk@example.org>"),
-        ("SWITCHYARD_MAIL_REPLY_TO", "desk-in@example.org"),
-        ("SWITCHYARD_PUBLIC_URL", "https://desk.example.org"),
-        ("SWITCHYARD_IMAP_HOST", "127.0.0.1"),
-        ("SWITCHYARD_IMAP_PORT", &imap_port),
-        ("SWITCHYARD_IMAP_SECURITY", "none"),
-        ("SWITCHYARD_IMAP_USERNAME", Dovecot::USER),
-        ("SWITCHYARD_IMAP_PASSWORD", Dovecot::PASSWORD),
-        ("SWITCHYARD_IMAP_IDLE_SECS", "2"),
+    let mut env: Vec<(String, String)> = vec![
+        ("SWITCHYARD_PLUGINS_DIR".into(), root.join("plugins/dist").display().to_string()),
+        ("SWITCHYARD_WORKFLOWS_DIR".into(), root.join("workflows").display().to_string()),
+        ("SWITCHYARD_MAIL_FROM".into(), "Service desk <desk@example.org>".into()),
+        ("SWITCHYARD_MAIL_REPLY_TO".into(), "desk-in@example.org".into()),
+        ("SWITCHYARD_PUBLIC_URL".into(), "https://desk.example.org".into()),
     ];
-    env.extend_from_slice(extra);
-    let server = start_with(dir, Some(ADMIN_TOKEN), &env);
+    if let Some(sink) = sink {
+        env.push(("SWITCHYARD_SMTP_HOST".into(), "127.0.0.1".into()));
+        env.push(("SWITCHYARD_SMTP_PORT".into(), sink.port.to_string()));
+        env.push(("SWITCHYARD_SMTP_SECURITY".into(), "none".into()));
+    }
+    if let Some(imap) = imap {
+        for (k, v) in [
+            ("SWITCHYARD_IMAP_HOST", "127.0.0.1".to_owned()),
+            ("SWITCHYARD_IMAP_PORT", imap.port.to_string()),
+            ("SWITCHYARD_IMAP_SECURITY", "none".into()),
+            ("SWITCHYARD_IMAP_USERNAME", Dovecot::USER.into()),
+            ("SWITCHYARD_IMAP_PASSWORD", Dovecot::PASSWORD.into()),
+            ("SWITCHYARD_IMAP_IDLE_SECS", "2".into()),
+        ] {
+            env.push((k.into(), v));
+        }
+    }
+    env
+}
+
+fn start_mail_server(dir: &Path, env: &[(String, String)], extra: &[(&str, &str)]) -> support::Server {
+    let mut all: Vec<(&str, &str)> = env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+    all.extend_from_slice(extra);
+    start_with(dir, Some(ADMIN_TOKEN), &all)
+}
+
+/// The users of the mail tests: rita (a requester), alice (the one agent
+/// on shift in service-desk).
+async fn add_users(base: &str) {
     let http = reqwest::Client::new();
-    let base = &server.base;
     for (user, role, email) in [("alice", "agent", "alice@example.org"), ("rita", "requester", "Rita@Example.org")] {
         let body = json!({"username": user, "display_name": user, "role": role, "email": email, "on_shift": true});
         let r = http.post(format!("{base}/api/v1/users")).bearer_auth(ADMIN_TOKEN).json(&body).send().await.unwrap();
@@ -164,6 +176,12 @@ async fn mail_server(dir: &Path, sink: &SmtpSink, imap: &Dovecot, extra: &[(&str
     }
     http.put(format!("{base}/api/v1/groups/service-desk/members/alice")).bearer_auth(ADMIN_TOKEN).send().await.unwrap();
     http.patch(format!("{base}/api/v1/users/admin")).bearer_auth(ADMIN_TOKEN).json(&json!({"on_shift": false})).send().await.unwrap();
+}
+
+/// A fresh server with delivery to `sink`, intake from `imap` and the test users.
+async fn mail_server(dir: &Path, sink: &SmtpSink, imap: &Dovecot, extra: &[(&str, &str)]) -> support::Server {
+    let server = start_mail_server(dir, &mail_env(Some(sink), Some(imap)), extra);
+    add_users(&server.base).await;
     server
 }
 
@@ -356,14 +374,30 @@ async fn mail_gate_posts_a_message_from_stdin_applies_it_once_and_asks_the_mta_t
         let out = child.wait_with_output().unwrap();
         (out.status.code(), String::from_utf8_lossy(&out.stdout).into_owned())
     };
+    // A workflow that listens to the intake address: mail fires it (the
+    // `inbound_channel` trigger), an incident logged through the API does not.
+    let http = reqwest::Client::new();
+    let doc = "id: mail-triage\nname: Mail triage\nversion: 1\ntriggers:\n  - inbound_channel: { channels: [desk-in@example.org] }\n\
+               steps:\n  - id: route\n    plugin: routing\n    config: { rules: [], default_group: network-ops, work_note: true }\n";
+    let r = http.post(format!("{base}/api/v1/workflows")).bearer_auth(ADMIN_TOKEN).json(&json!({"source": doc})).send().await.unwrap();
+    assert_eq!(r.status(), 201, "{}", r.text().await.unwrap());
+    let api_made = support::post_json(&base, "/api/v1/incidents", ADMIN_TOKEN, &json!({"title": "by API", "requester": "rita"})).await;
     let mail = "From: rita@example.org\r\nTo: desk-in@example.org\r\nSubject: VPN drops\r\nMessage-ID: <gate-1@mail.example.org>\r\n\r\nEvery hour.\r\n";
     let (code, out) = gate(mail, &base);
     assert_eq!(code, Some(0));
     assert!(out.starts_with("created: a new incident from rita@example.org"), "{out}");
+    let runs = poll_until("the mail-triage run", async || {
+        let runs = get(&http, format!("{base}/api/v1/runs?workflow=mail-triage")).await;
+        let runs = runs.as_array()?.clone();
+        runs.iter().any(|r| r["status"] == "succeeded").then_some(runs)
+    })
+    .await;
+    assert_eq!(runs.len(), 1, "only the mail fired it: {runs:?}");
+    assert_ne!(runs[0]["ticket"], api_made["number"]);
+    assert!(runs[0]["trigger"].to_string().contains("desk-in@example.org"), "{}", runs[0]["trigger"]);
     // The MTA delivers it again (it did not see our answer): applied once.
     let (code, _) = gate(mail, &base);
     assert_eq!(code, Some(0));
-    let http = reqwest::Client::new();
     let records = inbound(&http, &base).await;
     assert_eq!(records.iter().filter(|r| r["message_id"] == "<gate-1@mail.example.org>").count(), 1);
     let page = get(&http, format!("{base}/api/v1/incidents")).await;
@@ -387,4 +421,79 @@ async fn mail_gate_posts_a_message_from_stdin_applies_it_once_and_asks_the_mta_t
     drop(server);
     let (code, _) = gate(mail, &base);
     assert_eq!(code, Some(75), "EX_TEMPFAIL: the MTA keeps the message and retries");
+}
+
+/// Every notification, oldest first.
+async fn all_notifications(http: &reqwest::Client, base: &str) -> Vec<Value> {
+    let mut all = Vec::new();
+    let mut after = String::new();
+    loop {
+        let page = get(http, format!("{base}/api/v1/notifications?limit=500{after}")).await;
+        let page = page.as_array().unwrap().clone();
+        let Some(last) = page.last() else { return all };
+        after = format!("&after={}", last["id"]);
+        all.extend(page);
+    }
+}
+
+#[tokio::test]
+async fn a_node_killed_in_a_burst_of_deliveries_loses_none_and_resends_at_most_what_it_had_in_flight() {
+    let sink = SmtpSink::start();
+    let dir = tempfile::tempdir().unwrap();
+    let http = reqwest::Client::new();
+    // Queue the burst with no SMTP server configured: 150 incidents, two notifications each.
+    let quiet = start_mail_server(dir.path(), &mail_env(None, None), &[]);
+    let base = quiet.base.clone();
+    add_users(&base).await;
+    for i in 0..150 {
+        let r = http
+            .post(format!("{base}/api/v1/incidents"))
+            .bearer_auth(ADMIN_TOKEN)
+            .json(&json!({"title": format!("Payroll batch {i} failed"), "requester": "rita"}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 201);
+    }
+    let total = poll_until("300 notifications queued", async || {
+        let all = all_notifications(&http, &base).await;
+        (all.len() == 300 && all.iter().all(|n| n["status"] == "queued")).then_some(all.len())
+    })
+    .await;
+    drop(quiet);
+
+    // Deliver, and SIGKILL the node in the middle of the burst.
+    let env = mail_env(Some(&sink), None);
+    let mut sending = start_mail_server(dir.path(), &env, &[]);
+    let at_kill = poll_until("deliveries under way", async || {
+        let n = sink.messages().len();
+        (n >= 40).then_some(n)
+    })
+    .await;
+    sending.child.kill().unwrap();
+    sending.child.wait().unwrap();
+    assert!(at_kill < total, "the node died mid-burst ({at_kill} of {total} delivered)");
+
+    // Started again, it hands its leases back and finishes.
+    let again = start_mail_server(dir.path(), &env, &[]);
+    let base = again.base.clone();
+    let sent = poll_until("every notification sent", async || {
+        let all = all_notifications(&http, &base).await;
+        all.iter().all(|n| n["status"] == "sent").then_some(all)
+    })
+    .await;
+    let mut copies = std::collections::HashMap::<String, usize>::new();
+    for m in sink.messages() {
+        let id = m.lines().find_map(|l| l.strip_prefix("Message-ID: ")).expect("a Message-ID").trim().to_owned();
+        *copies.entry(id).or_default() += 1;
+    }
+    for n in &sent {
+        let id = n["message_id"].as_str().unwrap();
+        assert!(copies.contains_key(id), "notification {} ({id}) reached the mailbox", n["id"]);
+    }
+    assert_eq!(copies.len(), total, "one Message-ID per notification, none lost, none extra");
+    let repeated: usize = copies.values().map(|c| c - 1).sum();
+    // Only what the killed node had claimed (one batch) can have gone out twice.
+    assert!(repeated <= 32, "{repeated} repeats");
+    eprintln!("killed after {at_kill} of {total} deliveries; {repeated} sent twice (same Message-ID)");
 }

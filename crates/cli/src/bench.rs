@@ -29,6 +29,11 @@ pub enum BenchCommand {
     /// processes them (created -> routed -> assigned -> notification
     /// queued), reading the outcome from the configured database.
     Workflow(WorkflowArgs),
+    /// Queue notifications in the configured database and time a running
+    /// server (with SMTP) delivering them.
+    Delivery(crate::bench_mail::DeliveryArgs),
+    /// Post generated mail to `/api/v1/mail/inbound` with N concurrent clients.
+    MailIn(crate::bench_mail::MailInArgs),
     /// On the configured database (seed it first): SLA clocks recomputed
     /// per second (pure and with the database), and the timer sweep with
     /// however many open incidents it holds and `--due` due timers.
@@ -148,15 +153,17 @@ pub async fn run(command: BenchCommand, settings: &Settings) -> anyhow::Result<(
         BenchCommand::Seed(a) => seed(a, settings).await,
         BenchCommand::Workflow(a) => workflow(a, settings).await,
         BenchCommand::Sla(a) => sla(a, settings).await,
+        BenchCommand::Delivery(a) => crate::bench_mail::delivery(a, settings).await,
+        BenchCommand::MailIn(a) => crate::bench_mail::mail_in(a).await,
     }
 }
 
-fn client() -> anyhow::Result<reqwest::Client> {
+pub(crate) fn client() -> anyhow::Result<reqwest::Client> {
     Ok(reqwest::Client::builder().pool_max_idle_per_host(1024).build()?)
 }
 
 /// Percentile of sorted samples.
-fn percentile(sorted: &[Duration], p: f64) -> Duration {
+pub(crate) fn percentile(sorted: &[Duration], p: f64) -> Duration {
     if sorted.is_empty() {
         return Duration::ZERO;
     }

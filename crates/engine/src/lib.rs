@@ -265,6 +265,7 @@ impl Engine {
         let workflows = Workflows::new(store.clone());
         workflows.refresh().await?;
         store.release_runs(&config.node).await?;
+        store.release_notifications(&config.node).await?;
         let (runs_tx, runs_rx) = mpsc::unbounded_channel();
         let inner = Arc::new(Inner::new(store, registry, workflows, config, runs_tx));
         let (stop, stopped) = watch::channel(false);
@@ -374,6 +375,7 @@ impl Engine {
         // Let a batch in flight finish its commit first.
         tokio::time::sleep(Duration::from_millis(200)).await;
         self.inner.store.release_runs(&self.inner.config.node).await?;
+        self.inner.store.release_notifications(&self.inner.config.node).await?;
         Ok(())
     }
 }

@@ -274,6 +274,28 @@ impl Store {
         Ok(out)
     }
 
+    /// Hands back the notifications `owner` holds (a node starting again
+    /// after a crash, or stopping): they are queued at once instead of
+    /// waiting for their lease to expire. A mail that was accepted by the
+    /// SMTP server before the crash is sent again, with the same Message-ID.
+    pub async fn release_notifications(&self, owner: &str) -> Result<u64, StoreError> {
+        use sea_orm::sea_query::Expr;
+        let txn = self.begin().await?;
+        let result = notification::Entity::update_many()
+            .col_expr(notification::Column::Status, Expr::value(NotificationStatus::Queued.as_str()))
+            .col_expr(notification::Column::LeaseOwner, Expr::value(Option::<String>::None))
+            .col_expr(notification::Column::LeaseUntil, Expr::value(Option::<i64>::None))
+            .filter(notification::Column::Status.eq(NotificationStatus::Sending.as_str()))
+            .filter(notification::Column::LeaseOwner.eq(owner))
+            .exec(&*txn)
+            .await?;
+        if result.rows_affected > 0 {
+            txn.wrote(Topic::Notifications);
+        }
+        txn.commit().await?;
+        Ok(result.rows_affected)
+    }
+
     /// Records how an attempt ended, if `owner` still holds the lease
     /// (otherwise another node took it over and its outcome counts).
     /// Returns the new status.
