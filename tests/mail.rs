@@ -58,6 +58,25 @@ async fn notifications_are_delivered_by_smtp_threaded_and_retried_when_the_serve
     http.put(format!("{base}/api/v1/groups/service-desk/members/alice")).bearer_auth(ADMIN_TOKEN).send().await.unwrap();
     // `admin` is on shift in service-desk too; take it off so alice is assigned.
     http.patch(format!("{base}/api/v1/users/admin")).bearer_auth(ADMIN_TOKEN).json(&json!({"on_shift": false})).send().await.unwrap();
+    // An admin's template: a broken one is refused with its part, line and
+    // column; the good one replaces the built-in default.
+    let broken = json!({"subject": "{{ subject }}", "text": "{{ body }}", "html": "<p>ok</p>\n<p>{{ body </p>"});
+    let r = http.put(format!("{base}/api/v1/mail/templates/default")).bearer_auth(ADMIN_TOKEN).json(&broken).send().await.unwrap();
+    assert_eq!(r.status(), 422);
+    let error: Value = r.json().await.unwrap();
+    let detail = &error["error"]["details"][0];
+    assert_eq!(detail["field"], "html", "{error}");
+    assert!(detail["message"].as_str().unwrap().starts_with("line 2, column 13: "), "{error}");
+    let listed: Value =
+        http.get(format!("{base}/api/v1/mail/templates")).bearer_auth(ADMIN_TOKEN).send().await.unwrap().json().await.unwrap();
+    assert_eq!((listed[0]["name"].as_str(), listed[0]["built_in"].as_bool()), (Some("default"), Some(true)), "nothing was stored");
+    let template = json!({
+        "subject": "{{ subject }}",
+        "text": "{{ body }}\n-- \nThe Example desk, {{ ticket.number }}: {{ links.portal }}\n",
+        "html": "<p>{{ body }}</p><p>The Example desk, <a href=\"{{ links.portal }}\">{{ ticket.number }}</a></p>",
+    });
+    let r = http.put(format!("{base}/api/v1/mail/templates/default")).bearer_auth(ADMIN_TOKEN).json(&template).send().await.unwrap();
+    assert_eq!(r.status(), 200, "{}", r.text().await.unwrap());
     // Nothing in it routes elsewhere: it goes to service-desk, where alice is the one agent on shift.
     let incident = json!({"title": "Payroll app is blank", "requester": "rita", "description": "It shows <b>nothing</b>."});
     let created: Value =
@@ -99,7 +118,10 @@ async fn notifications_are_delivered_by_smtp_threaded_and_retried_when_the_serve
         ] {
             assert!(mail.contains(&header), "{header} in\n{mail}");
         }
-        assert!(mail.contains(&format!("https://desk.example.org/portal/incidents/{number}")), "a link to the portal");
+        // The text part, decoded (quoted-printable wraps long lines).
+        let text = switchyard_mail::inbound::parse(mail.as_bytes(), &Default::default()).unwrap().text;
+        assert!(text.contains(&format!("https://desk.example.org/portal/incidents/{number}")), "a link to the portal in\n{text}");
+        assert!(text.contains(&format!("The Example desk, {number}")), "the admin's template: {text}");
         assert_eq!(n["attempts"], 1);
     }
     assert!(messages.iter().any(|m| m.contains("To: rita@example.org")) && messages.iter().any(|m| m.contains("To: alice@example.org")));
@@ -496,4 +518,27 @@ async fn a_node_killed_in_a_burst_of_deliveries_loses_none_and_resends_at_most_w
     // Only what the killed node had claimed (one batch) can have gone out twice.
     assert!(repeated <= 32, "{repeated} repeats");
     eprintln!("killed after {at_kill} of {total} deliveries; {repeated} sent twice (same Message-ID)");
+}
+
+#[tokio::test]
+async fn the_mailbox_is_read_over_tls_trusting_the_configured_ca() {
+    let sink = SmtpSink::start();
+    let imap = Dovecot::start_tls();
+    let dir = tempfile::tempdir().unwrap();
+    let mut env = mail_env(Some(&sink), Some(&imap));
+    env.retain(|(k, _)| k != "SWITCHYARD_IMAP_SECURITY" && k != "SWITCHYARD_IMAP_PORT");
+    let ca = imap.ca_file().display().to_string();
+    let tls_port = imap.tls_port.unwrap().to_string();
+    let server = start_mail_server(
+        dir.path(),
+        &env,
+        &[("SWITCHYARD_IMAP_SECURITY", "tls"), ("SWITCHYARD_IMAP_PORT", &tls_port), ("SWITCHYARD_IMAP_CA_FILE", &ca)],
+    );
+    add_users(&server.base).await;
+    imap.deliver("From: rita@example.org\nTo: desk-in@example.org\nSubject: Over TLS\nMessage-ID: <tls-1@mail.example.org>\n\nHello.\n")
+        .await;
+    let http = reqwest::Client::new();
+    let record = record_of(&http, &server.base, "<tls-1@mail.example.org>").await;
+    assert_eq!(record["outcome"], "created", "{record}");
+    poll_until("the message moved", async || (imap.count("Processed").await == 1).then_some(())).await;
 }

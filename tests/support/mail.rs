@@ -69,7 +69,10 @@ pub async fn poll_until<T>(what: &str, mut check: impl AsyncFnMut() -> Option<T>
 /// as maildir in its own directory.
 pub struct Dovecot {
     child: std::process::Child,
+    /// Plain IMAP (what the tests deliver through).
     pub port: u16,
+    /// IMAP over TLS, when started with [`Dovecot::start_tls`].
+    pub tls_port: Option<u16>,
     dir: tempfile::TempDir,
 }
 
@@ -87,6 +90,21 @@ impl Dovecot {
     pub const PASSWORD: &str = "secret";
 
     pub fn start() -> Dovecot {
+        Self::launch(false)
+    }
+
+    /// Also serves IMAP over TLS (port 993 style) with a self-signed
+    /// certificate for 127.0.0.1: [`Dovecot::ca_file`].
+    pub fn start_tls() -> Dovecot {
+        Self::launch(true)
+    }
+
+    /// The certificate a TLS client must trust.
+    pub fn ca_file(&self) -> std::path::PathBuf {
+        self.dir.path().join("cert.pem")
+    }
+
+    fn launch(tls: bool) -> Dovecot {
         // Short path: Dovecot's unix sockets live under it.
         let dir = tempfile::Builder::new().prefix("dc").tempdir_in("/tmp").unwrap();
         let root = dir.path();
@@ -99,9 +117,24 @@ impl Dovecot {
         let chown = Command::new("chown").args(["nobody:nogroup"]).arg(root.join("mail")).status().unwrap();
         assert!(chown.success(), "chown the mail directory");
         std::fs::write(root.join("passwd"), format!("{}:{{PLAIN}}{}\n", Self::USER, Self::PASSWORD)).unwrap();
+        if tls {
+            let made = Command::new("openssl")
+                .args(["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2", "-subj", "/CN=127.0.0.1"])
+                // A server certificate, not a CA: rustls refuses a CA as the end entity.
+                .args(["-addext", "subjectAltName=IP:127.0.0.1", "-addext", "basicConstraints=critical,CA:FALSE", "-keyout"])
+                .arg(root.join("key.pem"))
+                .arg("-out")
+                .arg(root.join("cert.pem"))
+                .stderr(Stdio::null())
+                .status()
+                .unwrap();
+            assert!(made.success(), "openssl made the certificate");
+        }
         for _ in 0..5 {
-            let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-            std::fs::write(root.join("dovecot.conf"), config(root, port)).unwrap();
+            let free = || std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+            let port = free();
+            let tls_port = tls.then(free);
+            std::fs::write(root.join("dovecot.conf"), config(root, port, tls_port)).unwrap();
             let mut child = Command::new("dovecot")
                 .arg("-F")
                 .arg("-c")
@@ -116,7 +149,7 @@ impl Dovecot {
                     break;
                 }
                 if greets(port) {
-                    return Dovecot { child, port, dir };
+                    return Dovecot { child, port, tls_port, dir };
                 }
                 std::thread::sleep(Duration::from_millis(50));
             }
@@ -166,8 +199,12 @@ fn greets(port: u16) -> bool {
     matches!(s.read(&mut buf), Ok(n) if buf[..n].starts_with(b"* OK"))
 }
 
-fn config(dir: &Path, port: u16) -> String {
+fn config(dir: &Path, port: u16, tls_port: Option<u16>) -> String {
     let d = dir.display();
+    let (ssl, imaps) = match tls_port {
+        Some(p) => (format!("ssl = yes\nssl_cert = <{d}/cert.pem\nssl_key = <{d}/key.pem"), format!("address = 127.0.0.1\n    port = {p}")),
+        None => ("ssl = no".to_owned(), "port = 0".to_owned()),
+    };
     format!(
         "protocols = imap
 listen = 127.0.0.1
@@ -175,7 +212,7 @@ base_dir = {d}/run
 state_dir = {d}/state
 instance_name = dovecot-test-{port}
 log_path = {d}/dovecot.log
-ssl = no
+{ssl}
 disable_plaintext_auth = no
 auth_mechanisms = plain login
 default_internal_user = dovecot
@@ -196,7 +233,7 @@ service imap-login {{
     port = {port}
   }}
   inet_listener imaps {{
-    port = 0
+    {imaps}
   }}
 }}
 "

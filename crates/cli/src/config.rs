@@ -166,6 +166,9 @@ pub struct SettingsArgs {
     /// Seconds one IDLE waits before it is renewed; also the poll interval without IDLE [default: 300].
     #[arg(long, global = true, env = "SWITCHYARD_IMAP_IDLE_SECS")]
     pub imap_idle_secs: Option<u64>,
+    /// PEM file of CA certificates the IMAP server's certificate may chain to, besides the system's.
+    #[arg(long, global = true, env = "SWITCHYARD_IMAP_CA_FILE")]
+    pub imap_ca_file: Option<PathBuf>,
 }
 
 /// The same settings, from the file.
@@ -205,6 +208,7 @@ struct FileSettings {
     imap_processed_folder: Option<String>,
     imap_failed_folder: Option<String>,
     imap_idle_secs: Option<u64>,
+    imap_ca_file: Option<PathBuf>,
 }
 
 /// Resolved settings.
@@ -334,6 +338,7 @@ impl SettingsArgs {
                     idle_timeout: idle,
                     poll: idle.min(std::time::Duration::from_secs(60)),
                     timeout: std::time::Duration::from_secs(60),
+                    ca_file: self.imap_ca_file.or(file.imap_ca_file),
                 })
             }
         };

@@ -1,9 +1,12 @@
 //! The delivery worker: a reader of the notifications outbox in the one
 //! outbox loop. It claims due notifications under a lease, resolves their
 //! recipients (usernames, `group:<name>` to the members, plain
-//! addresses), renders the template with the ticket, sends the mail and
-//! records the outcome (`sent`, or `failed` with a retry, or `dead`).
+//! addresses), renders the template with the ticket (the one an admin
+//! stored for the notification's `<workflow>.<step>`, else their
+//! `default`, else the built-in one), sends the mail and records the
+//! outcome (`sent`, or `failed` with a retry, or `dead`).
 
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -13,7 +16,7 @@ use switchyard_domain::incident::IncidentNumber;
 use switchyard_mail::Mailbox;
 use switchyard_mail::message::{Outgoing, Sender, build};
 use switchyard_mail::smtp::Mailer;
-use switchyard_mail::template::default_template;
+use switchyard_mail::template::{TemplateDocument, default_template};
 use switchyard_store::{DeliveryOutcome, NotificationRecord, Store, Topic};
 
 use crate::outbox::OutboxReader;
@@ -59,12 +62,17 @@ impl OutboxReader for Delivery {
     async fn next_batch(&self, inner: &Inner) -> Result<usize, EngineError> {
         let claimed = inner.store.claim_notifications(&inner.config.node, LEASE, BATCH).await?;
         let n = claimed.len();
+        if n == 0 {
+            return Ok(0);
+        }
+        let templates = Arc::new(Templates::load(&inner.store).await?);
         let sends = claimed.into_iter().map(|notification| {
             let store = inner.store.clone();
             let settings = self.settings.clone();
             let owner = inner.config.node.clone();
+            let templates = templates.clone();
             async move {
-                let outcome = deliver(&store, &settings, &notification).await;
+                let outcome = deliver(&store, &settings, &templates, &notification).await;
                 if let DeliveryOutcome::Failed { error, .. } = &outcome {
                     tracing::warn!(notification = notification.id, %error, "delivery failed");
                 }
@@ -75,6 +83,36 @@ impl OutboxReader for Delivery {
             result?;
         }
         Ok(n)
+    }
+}
+
+/// The templates admins stored, read once per batch.
+struct Templates(HashMap<String, TemplateDocument>);
+
+impl Templates {
+    async fn load(store: &Store) -> Result<Templates, EngineError> {
+        let mut map = HashMap::new();
+        for (name, doc) in store.mail_templates().await? {
+            match serde_json::from_value::<TemplateDocument>(doc) {
+                Ok(t) => {
+                    map.insert(name, t);
+                }
+                Err(e) => {
+                    tracing::warn!(template = %name, error = %e, "a stored mail template does not read; the next one in line is used")
+                }
+            }
+        }
+        Ok(Templates(map))
+    }
+
+    /// The template of a notification: `<workflow>.<step>`, else `default`,
+    /// else the built-in one.
+    fn for_notification(&self, n: &NotificationRecord) -> std::borrow::Cow<'_, TemplateDocument> {
+        let own = format!("{}.{}", n.notification.workflow_id, n.notification.step_id);
+        match self.0.get(&own).or_else(|| self.0.get("default")) {
+            Some(t) => std::borrow::Cow::Borrowed(t),
+            None => std::borrow::Cow::Owned(default_template()),
+        }
     }
 }
 
@@ -115,7 +153,7 @@ async fn addresses(store: &Store, recipients: &[String]) -> Result<Vec<Mailbox>,
     Ok(out)
 }
 
-async fn deliver(store: &Store, settings: &MailSettings, n: &NotificationRecord) -> DeliveryOutcome {
+async fn deliver(store: &Store, settings: &MailSettings, templates: &Templates, n: &NotificationRecord) -> DeliveryOutcome {
     if n.notification.channel != "email" {
         return failed(format!("no delivery for channel `{}` (only email)", n.notification.channel), true);
     }
@@ -150,7 +188,7 @@ async fn deliver(store: &Store, settings: &MailSettings, n: &NotificationRecord)
             "console": format!("{base}/console/incidents/{n}"),
         })),
     });
-    let rendered = match default_template().render(&context) {
+    let rendered = match templates.for_notification(n).render(&context) {
         Ok(r) => r,
         Err(e) => return failed(format!("template: {e}"), true),
     };

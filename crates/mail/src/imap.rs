@@ -52,6 +52,9 @@ pub struct ImapConfig {
     pub poll: Duration,
     /// Connect and command timeout.
     pub timeout: Duration,
+    /// A PEM file of CA certificates trusted besides the system's (an
+    /// internal CA, a self-signed server).
+    pub ca_file: Option<std::path::PathBuf>,
 }
 
 impl std::fmt::Debug for ImapConfig {
@@ -125,10 +128,19 @@ impl AsyncWrite for Stream {
     }
 }
 
-async fn tls(host: &str, tcp: TcpStream) -> Result<Stream, ImapError> {
+async fn tls(host: &str, ca_file: Option<&std::path::Path>, tcp: TcpStream) -> Result<Stream, ImapError> {
+    use rustls::pki_types::CertificateDer;
+    use rustls::pki_types::pem::PemObject;
     let mut roots = rustls::RootCertStore::empty();
     for cert in rustls_native_certs::load_native_certs().certs {
         let _ = roots.add(cert);
+    }
+    if let Some(path) = ca_file {
+        let pem = std::fs::read(path).map_err(|e| err("ca_file")(format!("{}: {e}", path.display())))?;
+        for cert in CertificateDer::pem_slice_iter(&pem) {
+            let cert = cert.map_err(|e| err("ca_file")(format!("{}: {e}", path.display())))?;
+            roots.add(cert).map_err(|e| err("ca_file")(format!("{}: {e}", path.display())))?;
+        }
     }
     let config = rustls::ClientConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
         .with_safe_default_protocol_versions()
@@ -176,14 +188,14 @@ impl Mailbox {
     async fn open(config: &ImapConfig) -> Result<Mailbox, ImapError> {
         let tcp = TcpStream::connect((config.host.as_str(), config.port)).await.map_err(|e| err("connect")(e.to_string()))?;
         let stream = match config.security {
-            Security::Tls => tls(&config.host, tcp).await?,
+            Security::Tls => tls(&config.host, config.ca_file.as_deref(), tcp).await?,
             Security::None => Stream::Plain(tcp),
             Security::Starttls => {
                 let mut client = async_imap::Client::new(Stream::Plain(tcp));
                 client.read_response().await.map_err(|e| err("greeting")(e.to_string()))?;
                 client.run_command_and_check_ok("STARTTLS", None).await.map_err(|e| err("starttls")(e.to_string()))?;
                 match client.into_inner() {
-                    Stream::Plain(tcp) => tls(&config.host, tcp).await?,
+                    Stream::Plain(tcp) => tls(&config.host, config.ca_file.as_deref(), tcp).await?,
                     tls @ Stream::Tls(_) => tls,
                 }
             }

@@ -21,14 +21,18 @@ pub struct TemplateDocument {
     pub html: String,
 }
 
-/// What a template failed on: the part, the line and the engine's message.
+/// What a template failed on: the part, the line, the column and the
+/// engine's message.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("{part}: line {line}: {message}")]
+#[error("{part}: line {line}, column {column}: {message}")]
 pub struct TemplateError {
     /// `subject`, `text` or `html`.
     pub part: &'static str,
     /// The line (1-based; 0 when the engine did not say).
     pub line: usize,
+    /// The column in that line (1-based, in characters; 0 when the engine
+    /// did not say where).
+    pub column: usize,
     /// What is wrong.
     pub message: String,
 }
@@ -51,8 +55,16 @@ fn environment() -> Environment<'static> {
     env
 }
 
-fn error(part: &'static str, e: &minijinja::Error) -> TemplateError {
-    TemplateError { part, line: e.line().unwrap_or(0), message: e.detail().map_or_else(|| e.kind().to_string(), str::to_owned) }
+fn error(part: &'static str, source: &str, e: &minijinja::Error) -> TemplateError {
+    let line = e.line().unwrap_or(0);
+    // The engine gives the byte range of the offending token; its column
+    // is counted from the start of its line.
+    let column = e.range().map_or(0, |r| {
+        let start = r.start.min(source.len());
+        let line_start = source[..start].rfind('\n').map_or(0, |i| i + 1);
+        source[line_start..start].chars().count() + 1
+    });
+    TemplateError { part, line, column, message: e.detail().map_or_else(|| e.kind().to_string(), str::to_owned) }
 }
 
 impl TemplateDocument {
@@ -60,7 +72,7 @@ impl TemplateDocument {
     pub fn check(&self) -> Result<(), TemplateError> {
         let mut env = environment();
         for (part, name, source) in self.parts() {
-            env.add_template_owned(name, source.to_owned()).map_err(|e| error(part, &e))?;
+            env.add_template_owned(name, source.to_owned()).map_err(|e| error(part, source, &e))?;
         }
         Ok(())
     }
@@ -73,9 +85,13 @@ impl TemplateDocument {
     pub fn render(&self, context: &serde_json::Value) -> Result<Rendered, TemplateError> {
         let mut env = environment();
         for (part, name, source) in self.parts() {
-            env.add_template_owned(name, source.to_owned()).map_err(|e| error(part, &e))?;
+            env.add_template_owned(name, source.to_owned()).map_err(|e| error(part, source, &e))?;
         }
-        let render = |part: &'static str, name: &str| env.get_template(name).and_then(|t| t.render(context)).map_err(|e| error(part, &e));
+        let sources = self.parts();
+        let render = |part: &'static str, name: &str| {
+            let source = sources.iter().find(|(p, _, _)| *p == part).map_or("", |(_, _, s)| s);
+            env.get_template(name).and_then(|t| t.render(context)).map_err(|e| error(part, source, &e))
+        };
         Ok(Rendered {
             subject: render("subject", "subject.txt")?.lines().next().unwrap_or("").trim().to_owned(),
             text: render("text", "text.txt")?,
@@ -115,7 +131,8 @@ mod tests {
         let mut t = default_template();
         t.html = "<p>ok</p>\n<p>{{ body </p>\n".into();
         let e = t.check().unwrap_err();
-        assert_eq!((e.part, e.line), ("html", 2), "{e}");
+        assert_eq!((e.part, e.line, e.column), ("html", 2, 13), "{e}");
+        assert!(e.to_string().starts_with("html: line 2, column 13: "), "{e}");
         t.html = "{% if x %}never closed".into();
         assert_eq!(t.check().unwrap_err().part, "html");
     }

@@ -346,6 +346,11 @@ async fn openapi_covers_every_route() {
         ("/api/v1/runs/{id}", vec!["get"]),
         ("/api/v1/notifications", vec!["get"]),
         ("/api/v1/notifications/{id}/retry", vec!["post"]),
+        ("/api/v1/mail/inbound", vec!["get", "post"]),
+        ("/api/v1/mail/templates", vec!["get"]),
+        ("/api/v1/mail/templates/{name}", vec!["put", "delete"]),
+        ("/api/v1/incidents/{number}/attachments", vec!["get"]),
+        ("/api/v1/attachments/{id}", vec!["get"]),
         ("/api/v1/plugins", vec!["get"]),
         ("/api/v1/plugins/{id}/secrets", vec!["get"]),
         ("/api/v1/plugins/{id}/secrets/{name}", vec!["put", "delete"]),
@@ -463,4 +468,78 @@ both_backends!(sla_documents_reject_bad_input_and_change_nothing, |db: TestDatab
     let text = String::from_utf8(res.into_body().collect().await.unwrap().to_bytes().to_vec()).unwrap();
     assert!(text.contains("switchyard_http_requests_total{method=\"PUT\",status=\"422\"}"), "{text}");
     assert!(text.contains("switchyard_sla_clocks"), "{text}");
+});
+
+async fn post_mail(app: &Router, token: &str, message: Vec<u8>) -> (StatusCode, Value) {
+    let req = Request::builder()
+        .method(Method::POST)
+        .uri("/api/v1/mail/inbound")
+        .header("authorization", format!("Bearer {token}"))
+        .header("content-type", "message/rfc822")
+        .body(Body::from(message))
+        .unwrap();
+    raw(app, req).await
+}
+
+both_backends!(bad_mail_gets_a_recorded_reason_and_opens_nothing, |db: TestDatabase| async move {
+    let store = db.store.clone();
+    let t = setup(&store).await;
+    store
+        .update_user("rita", switchyard_store::UserPatch { email: Some(Some("rita@example.org".into())), ..Default::default() })
+        .await
+        .unwrap();
+    let app = router(AppState::new(store.clone()));
+    // Only admins push mail.
+    let (s, _) = post_mail(&app, &t.rita, b"From: rita@example.org\r\n\r\nhi".to_vec()).await;
+    assert_eq!(s, StatusCode::FORBIDDEN);
+    // 50 MB: read, refused by intake's 25 MiB limit, recorded as failed.
+    let mut huge = b"From: rita@example.org\r\nSubject: huge\r\nMessage-ID: <huge@x>\r\n\r\n".to_vec();
+    huge.resize(50 * 1024 * 1024, b'x');
+    let (s, body) = post_mail(&app, &t.admin, huge).await;
+    assert_eq!(s, StatusCode::OK, "{body}");
+    assert_eq!(body["outcome"], "failed");
+    assert!(body["reason"].as_str().unwrap().contains("is 52428800 bytes, over the limit of 26214400 bytes"), "{body}");
+    // No From: refused, with the reason.
+    let (_, body) = post_mail(&app, &t.admin, b"Subject: who\r\nMessage-ID: <nofrom@x>\r\n\r\nwho am I".to_vec()).await;
+    assert_eq!((body["outcome"].as_str(), body["reason"].as_str()), (Some("refused"), Some("the message has no From address")));
+    // Not a message at all.
+    let (_, body) = post_mail(&app, &t.admin, Vec::new()).await;
+    assert_eq!(body["outcome"], "failed", "{body}");
+    // A reply naming rita's ticket from otto (a requester, not hers): his own incident.
+    let (_, created) = call(&app, Method::POST, "/api/v1/incidents", Some(&t.rita), Some(json!({"title": "Mine"}))).await;
+    let number = created["number"].as_str().unwrap().to_owned();
+    store
+        .update_user("otto", switchyard_store::UserPatch { email: Some(Some("otto@example.org".into())), ..Default::default() })
+        .await
+        .unwrap();
+    let forged = format!("From: otto@example.org\r\nSubject: Re: [{number}] close it\r\nMessage-ID: <forged@x>\r\n\r\nclose");
+    let (_, body) = post_mail(&app, &t.admin, forged.into_bytes()).await;
+    assert_eq!(body["outcome"], "created", "{body}");
+    assert_ne!(body["incident"].as_str(), Some(number.as_str()));
+    let (_, history) = call(&app, Method::GET, &format!("/api/v1/incidents/{number}/history"), Some(&t.agent), None).await;
+    assert!(history.as_array().unwrap().iter().all(|e| e["kind"] != "comment"), "nothing was added to rita's ticket");
+    // Every message is on record, newest first, filterable by outcome.
+    let (_, failed) = call(&app, Method::GET, "/api/v1/mail/inbound?outcome=failed", Some(&t.admin), None).await;
+    assert_eq!(failed.as_array().unwrap().len(), 2);
+    let (s, body) = call(&app, Method::GET, "/api/v1/mail/inbound?outcome=lost", Some(&t.admin), None).await;
+    assert_eq!((s, detail(&body)), (StatusCode::UNPROCESSABLE_ENTITY, ("outcome".into(), "one_of".into())));
+    // Attachments follow the incident's rules: otto cannot list rita's.
+    let (s, _) = call(&app, Method::GET, &format!("/api/v1/incidents/{number}/attachments"), Some(&t.otto), None).await;
+    assert_eq!(s, StatusCode::NOT_FOUND);
+    let (s, list) = call(&app, Method::GET, &format!("/api/v1/incidents/{number}/attachments"), Some(&t.rita), None).await;
+    assert_eq!((s, list), (StatusCode::OK, json!([])));
+
+    // A runaway sender: past the limit, mail is recorded as ignored and opens nothing.
+    let settings = switchyard_engine::intake::IntakeSettings { rate_limit: 2, ..Default::default() };
+    let limited = router(AppState::new(store.clone()).with_intake(switchyard_engine::intake::Intake::new(store.clone(), settings)));
+    let mut outcomes = Vec::new();
+    for i in 0..3 {
+        let mail = format!("From: runaway@example.org\r\nSubject: loop {i}\r\nMessage-ID: <loop-{i}@x>\r\n\r\nagain");
+        let (_, body) = post_mail(&limited, &t.admin, mail.into_bytes()).await;
+        outcomes.push((body["outcome"].as_str().unwrap().to_owned(), body["reason"].as_str().unwrap().to_owned()));
+    }
+    assert_eq!(outcomes[0].0, "created");
+    assert_eq!(outcomes[1].0, "created");
+    assert_eq!(outcomes[2].0, "ignored");
+    assert!(outcomes[2].1.starts_with("rate limit: 2 messages from runaway@example.org in 10 minutes"), "{outcomes:?}");
 });

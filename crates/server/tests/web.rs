@@ -414,3 +414,37 @@ both_backends!(security_headers_and_assets, |db: TestDatabase| async move {
     assert!(total < 200 * 1024, "first load {total} bytes");
     assert_eq!(get(&app, "/assets/app.0000000000.css", None).await.status, StatusCode::NOT_FOUND);
 });
+
+both_backends!(attachments_are_listed_on_the_incident_and_served_by_its_rules, |db: TestDatabase| async move {
+    let store = db.store.clone();
+    let s = setup(&store).await;
+    let app = router(AppState::new(store.clone()));
+    let (_, created) = api(&app, Method::POST, "/api/v1/incidents", &s.rita, serde_json::json!({"title": "Scanner"})).await;
+    let number: switchyard_domain::incident::IncidentNumber = created["number"].as_str().unwrap().parse().unwrap();
+    let txn = store.begin().await.unwrap();
+    let file = switchyard_store::NewAttachment {
+        filename: "<scan>.pdf".into(),
+        content_type: "application/pdf".into(),
+        bytes: b"%PDF-1.4 scan".to_vec(),
+        inline: false,
+    };
+    let stored = txn.insert_attachments(number, None, vec![file]).await.unwrap();
+    txn.commit().await.unwrap();
+    let href = format!("/attachments/{}", stored[0].id);
+    for (page, cookie) in
+        [(format!("/console/incidents/{number}"), session(&s.alice)), (format!("/portal/incidents/{number}"), session(&s.rita))]
+    {
+        let p = get(&app, &page, Some(&cookie)).await;
+        assert_eq!(p.status, StatusCode::OK, "{page}");
+        assert!(p.body.contains(&format!("<a href=\"{href}\" download>&#60;scan&#62;.pdf</a>")), "{page}: {}", p.body);
+        assert!(p.body.contains("application/pdf, 13 B"), "{page}");
+    }
+    let file = get(&app, &href, Some(&session(&s.rita))).await;
+    assert_eq!(file.status, StatusCode::OK);
+    assert_eq!(file.body, "%PDF-1.4 scan");
+    assert_eq!(file.headers[header::CONTENT_DISPOSITION], "attachment; filename=\"<scan>.pdf\"");
+    // Another requester: not found, as the incident itself.
+    assert_eq!(get(&app, &href, Some(&session(&s.otto))).await.status, StatusCode::NOT_FOUND);
+    // Not signed in: to the sign-in page.
+    assert_eq!(get(&app, &href, None).await.status, StatusCode::SEE_OTHER);
+});

@@ -5,7 +5,8 @@
 
 use std::sync::Arc;
 
-use sea_orm::{ActiveValue::Set, ConnectionTrait, EntityTrait, sea_query::OnConflict};
+use sea_orm::{ActiveValue::Set, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder, sea_query::OnConflict};
+use switchyard_domain::Violations;
 use switchyard_domain::custom_fields::CustomFieldSchema;
 use switchyard_domain::priority::PriorityMatrix;
 
@@ -239,5 +240,46 @@ impl Store {
         let value = serde_json::to_string(&filters).map_err(|e| StoreError::corrupt("saved_filters", e))?;
         self.put_setting(&saved_filters_key(user_id), value).await?;
         Ok(filters)
+    }
+}
+
+/// Settings rows holding mail templates: `mail_template:<name>`.
+const MAIL_TEMPLATE_PREFIX: &str = "mail_template:";
+
+impl Store {
+    /// The mail templates an admin stored, by name, as the documents they
+    /// stored (the mail crate checks them before they are stored).
+    pub async fn mail_templates(&self) -> Result<Vec<(String, serde_json::Value)>, StoreError> {
+        let rows = setting::Entity::find()
+            .filter(setting::Column::Key.starts_with(MAIL_TEMPLATE_PREFIX))
+            .order_by_asc(setting::Column::Key)
+            .all(&self.read)
+            .await?;
+        rows.into_iter()
+            .map(|r| {
+                let name = r.key[MAIL_TEMPLATE_PREFIX.len()..].to_owned();
+                let doc = serde_json::from_str(&r.value).map_err(|e| StoreError::corrupt("settings.mail_template", e))?;
+                Ok((name, doc))
+            })
+            .collect()
+    }
+
+    /// Stores a mail template under `name` (`default`, or `<workflow>.<step>`).
+    pub async fn put_mail_template(&self, name: &str, document: &serde_json::Value) -> Result<(), StoreError> {
+        let mut v = Violations::default();
+        let ok = !name.is_empty()
+            && name.len() <= 130
+            && name.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || matches!(b, b'.' | b'_' | b'-'));
+        v.check(!ok, "name", "pattern", || format!("`{name}` must be 1 to 130 of a-z, 0-9, '.', '_' and '-'"));
+        v.finish()?;
+        self.put_setting(&format!("{MAIL_TEMPLATE_PREFIX}{name}"), document.to_string()).await
+    }
+
+    /// Removes a stored mail template; whether there was one.
+    pub async fn delete_mail_template(&self, name: &str) -> Result<bool, StoreError> {
+        let txn = self.begin().await?;
+        let result = setting::Entity::delete_by_id(format!("{MAIL_TEMPLATE_PREFIX}{name}")).exec(&*txn).await?;
+        txn.commit().await?;
+        Ok(result.rows_affected > 0)
     }
 }

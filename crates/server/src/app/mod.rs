@@ -2,6 +2,7 @@
 //! API and the web pages call. A handler of either surface only translates
 //! HTTP into a use case and its answer back.
 
+pub mod attachments;
 pub mod guard;
 pub mod incidents;
 pub mod login;

@@ -1,26 +1,27 @@
-//! `/api/v1/mail/inbound` and attachments: the push path for inbound mail
+//! `/api/v1/mail/...` and attachments: the push path for inbound mail
 //! (what `switchyard mail-gate` posts a message to, as an MTA pipe calls
-//! it), the record of every message handled, and the files that came with
-//! mail, readable with the incident's access rules.
+//! it), the record of every message handled, the notification templates
+//! admins edit (checked before they are stored), and the files that came
+//! with mail, readable with the incident's access rules.
 
 use axum::Json;
 use axum::body::Bytes;
 use axum::extract::{DefaultBodyLimit, Path, State};
-use axum::http::{HeaderValue, header};
-use axum::response::{IntoResponse, Response};
+use axum::response::Response;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use switchyard_engine::intake::Received;
+use switchyard_mail::template::{TemplateDocument, default_template};
 use switchyard_store::{AttachmentRecord, InboundOutcome, InboundRecord};
 use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::router::{OpenApiRouter, UtoipaMethodRouterExt};
 use utoipa_axum::routes;
 
 use super::page_limit;
+use crate::app::attachments;
 use crate::app::guard::{Admin, Caller};
-use crate::app::incidents;
-use crate::error::{ApiError, ApiResult, ErrorBody};
-use crate::extract::ApiQuery;
+use crate::error::{ApiError, ApiResult, ErrorBody, ErrorCode};
+use crate::extract::{ApiJson, ApiQuery};
 use crate::state::AppState;
 
 /// Largest message body the inbound route reads; intake's own limit (25 MiB
@@ -31,6 +32,8 @@ pub const INBOUND_BODY_LIMIT: usize = 64 * 1024 * 1024;
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .routes(routes!(receive_mail, list_inbound).layer(DefaultBodyLimit::max(INBOUND_BODY_LIMIT)))
+        .routes(routes!(list_templates))
+        .routes(routes!(put_template, delete_template))
         .routes(routes!(list_attachments))
         .routes(routes!(download_attachment))
 }
@@ -199,8 +202,7 @@ pub async fn list_attachments(
     caller: Caller,
     Path(number): Path<String>,
 ) -> ApiResult<Json<Vec<AttachmentDto>>> {
-    let record = incidents::visible(&state, &caller.0, &number).await?;
-    let rows = state.store.attachments_of(record.incident.number).await?;
+    let rows = attachments::of_incident(&state, &caller.0, &number).await?;
     Ok(Json(rows.into_iter().map(Into::into).collect()))
 }
 
@@ -209,16 +211,83 @@ pub async fn list_attachments(
 #[utoipa::path(get, path = "/api/v1/attachments/{id}", tag = "incidents", params(("id" = i64, Path)),
     responses((status = 200, content_type = "application/octet-stream", body = Vec<u8>), (status = 404, body = ErrorBody)), security(("bearer" = [])))]
 pub async fn download_attachment(State(state): State<AppState>, caller: Caller, Path(id): Path<i64>) -> ApiResult<Response> {
-    let (attachment, content) = match state.store.attachment(id).await {
-        Ok(found) => found,
-        Err(switchyard_store::StoreError::NotFound { .. }) => return Err(ApiError::not_found(format_args!("attachment {id}"))),
-        Err(e) => return Err(e.into()),
-    };
-    // The incident's rules: a requester sees only their own.
-    let number = switchyard_domain::incident::IncidentNumber(attachment.incident_id).to_string();
-    incidents::visible(&state, &caller.0, &number).await.map_err(|_| ApiError::not_found(format_args!("attachment {id}")))?;
-    let content_type = HeaderValue::from_str(&attachment.content_type).unwrap_or(HeaderValue::from_static("application/octet-stream"));
-    let ascii: String = attachment.filename.chars().map(|c| if c.is_ascii_graphic() && c != '"' && c != '\\' { c } else { '_' }).collect();
-    let disposition = HeaderValue::from_str(&format!("attachment; filename=\"{ascii}\"")).unwrap_or(HeaderValue::from_static("attachment"));
-    Ok(([(header::CONTENT_TYPE, content_type), (header::CONTENT_DISPOSITION, disposition)], content).into_response())
+    attachments::download(&state, &caller.0, id).await
+}
+
+/// A notification template: minijinja, the HTML part autoescaped. It sees
+/// `subject` and `body` (what the workflow step wrote), `ticket.*` and
+/// `links.portal` / `links.console`.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct TemplateBody {
+    /// The subject line (the ticket number is added when it is missing).
+    pub subject: String,
+    /// The plain text part.
+    pub text: String,
+    /// The HTML part.
+    pub html: String,
+}
+
+/// A stored template.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct TemplateDto {
+    /// `default`, or `<workflow>.<step>` for one workflow step's notifications.
+    pub name: String,
+    /// Whether it is the built-in one (nothing stored under this name).
+    pub built_in: bool,
+    /// The parts.
+    #[serde(flatten)]
+    pub body: TemplateBody,
+}
+
+fn dto(t: TemplateDocument, built_in: bool) -> TemplateDto {
+    TemplateDto { name: t.name, built_in, body: TemplateBody { subject: t.subject, text: t.text, html: t.html } }
+}
+
+/// The notification templates (admin): the stored ones, and the built-in
+/// `default` when none replaces it. A notification uses the template named
+/// after its `<workflow>.<step>`, else `default`.
+#[utoipa::path(get, path = "/api/v1/mail/templates", tag = "mail",
+    responses((status = 200, body = Vec<TemplateDto>), (status = 403, body = ErrorBody)), security(("bearer" = [])))]
+pub async fn list_templates(State(state): State<AppState>, _caller: Admin) -> ApiResult<Json<Vec<TemplateDto>>> {
+    let mut out = Vec::new();
+    for (name, doc) in state.store.mail_templates().await? {
+        let t: TemplateDocument = serde_json::from_value(doc)
+            .map_err(|e| ApiError::new(ErrorCode::Internal, format!("the stored mail template `{name}` does not read: {e}")))?;
+        out.push(dto(t, false));
+    }
+    if !out.iter().any(|t| t.name == "default") {
+        out.insert(0, dto(default_template(), true));
+    }
+    Ok(Json(out))
+}
+
+/// Store a template (admin). A part that does not compile is refused with
+/// its part, line and column, and nothing is stored.
+#[utoipa::path(put, path = "/api/v1/mail/templates/{name}", tag = "mail", params(("name" = String, Path)), request_body = TemplateBody,
+    responses((status = 200, body = TemplateDto), (status = 403, body = ErrorBody), (status = 422, body = ErrorBody)), security(("bearer" = [])))]
+pub async fn put_template(
+    State(state): State<AppState>,
+    _caller: Admin,
+    Path(name): Path<String>,
+    ApiJson(body): ApiJson<TemplateBody>,
+) -> ApiResult<Json<TemplateDto>> {
+    let document = TemplateDocument { name: name.clone(), subject: body.subject, text: body.text, html: body.html };
+    if let Err(e) = document.check() {
+        return Err(ApiError::field(e.part, "template", format!("line {}, column {}: {}", e.line, e.column, e.message)));
+    }
+    let value = serde_json::to_value(&document).map_err(|e| ApiError::field("template", "serialise", e.to_string()))?;
+    state.store.put_mail_template(&name, &value).await?;
+    Ok(Json(dto(document, false)))
+}
+
+/// Remove a stored template (admin); its notifications fall back to `default`.
+#[utoipa::path(delete, path = "/api/v1/mail/templates/{name}", tag = "mail", params(("name" = String, Path)),
+    responses((status = 204), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)), security(("bearer" = [])))]
+pub async fn delete_template(State(state): State<AppState>, _caller: Admin, Path(name): Path<String>) -> ApiResult<axum::http::StatusCode> {
+    if state.store.delete_mail_template(&name).await? {
+        Ok(axum::http::StatusCode::NO_CONTENT)
+    } else {
+        Err(ApiError::not_found(format_args!("mail template `{name}`")))
+    }
 }

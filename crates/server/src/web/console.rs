@@ -19,7 +19,7 @@ use super::session::CsrfForm;
 use super::view::{self, Badge, EventView, FormErrors, IncidentView, Layout};
 use super::{Web, WebError, form_outcome, render};
 use crate::app::guard::Agent;
-use crate::app::incidents;
+use crate::app::{attachments, incidents};
 use crate::error::{ApiError, ApiResult};
 use crate::routes::incidents::ListQuery;
 use crate::state::AppState;
@@ -505,6 +505,7 @@ struct IncidentPage {
     pending_reasons: Vec<(&'static str, &'static str)>,
     resolution_codes: Vec<(&'static str, String)>,
     priorities: Vec<&'static str>,
+    attachments: Vec<view::AttachmentView>,
     errors: FormErrors,
 }
 
@@ -616,6 +617,7 @@ async fn incident_view(
         pending_reasons: PendingReason::ALL.iter().map(|p| (p.as_str(), view::pending_label(*p))).collect(),
         resolution_codes: ResolutionCode::ALL.iter().map(|c| (c.as_str(), view::resolution_label(*c))).collect(),
         priorities: ["P1", "P2", "P3", "P4", "P5"].to_vec(),
+        attachments: attachments::of_incident(state, me, number).await?.iter().map(view::AttachmentView::from).collect(),
         errors,
     })
 }

@@ -33,8 +33,19 @@ pub fn router() -> Router<AppState> {
         .route("/login", get(session::login_page).post(session::login_submit))
         .route("/logout", post(session::logout))
         .route("/assets/{file}", get(assets::serve))
+        .route("/attachments/{id}", get(attachment))
         .merge(console::router())
         .merge(portal::router())
+}
+
+/// `GET /attachments/{id}`: a file on an incident the signed-in person
+/// may see (agents any, requesters their own), as a download.
+async fn attachment(
+    axum::extract::State(state): axum::extract::State<AppState>,
+    caller: crate::app::guard::Caller<session::Web>,
+    axum::extract::Path(id): axum::extract::Path<i64>,
+) -> Result<Response, WebError> {
+    Ok(crate::app::attachments::download(&state, caller.principal(), id).await?)
 }
 
 /// Why a page could not be shown.

@@ -17,8 +17,9 @@ use switchyard_store::{Category, IncidentFilter, SortField, SortOrder};
 
 use super::console::TransitionFormBody;
 use super::session::CsrfForm;
-use super::view::{EventView, FormErrors, IncidentView, Layout};
+use super::view::{self, EventView, FormErrors, IncidentView, Layout};
 use super::{Web, WebError, form_outcome, render};
+use crate::app::attachments;
 use crate::app::guard::Caller;
 use crate::app::incidents::{self, NewIncident};
 use crate::error::{ApiError, ApiResult};
@@ -148,6 +149,7 @@ struct IncidentPage {
     can_reopen: bool,
     can_cancel: bool,
     can_rate: bool,
+    attachments: Vec<view::AttachmentView>,
     errors: FormErrors,
 }
 
@@ -175,6 +177,7 @@ async fn incident_view(
         can_reopen: status == Status::Resolved && allowed.contains(&Status::InProgress),
         can_cancel: status.is_open() && allowed.contains(&Status::Cancelled),
         can_rate: matches!(status, Status::Resolved | Status::Closed) && !rated && incidents::may_rate(me, &record),
+        attachments: attachments::of_incident(state, me, number).await?.iter().map(view::AttachmentView::from).collect(),
         errors,
     })
 }

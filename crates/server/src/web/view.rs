@@ -293,6 +293,27 @@ pub fn sla_badge(clocks: &[&StoredClock], now: DateTime<Utc>) -> Option<Badge> {
     clocks.iter().find(|c| c.state == ClockState::Paused).map(|c| Badge { text: format!("{} paused", c.target.as_str()), class: "paused" })
 }
 
+/// A file on an incident, as its pages list it.
+#[derive(Debug, Clone)]
+pub struct AttachmentView {
+    /// Where to download it.
+    pub href: String,
+    /// File name.
+    pub filename: String,
+    /// Type and size, for people.
+    pub about: String,
+}
+
+impl From<&switchyard_store::AttachmentRecord> for AttachmentView {
+    fn from(a: &switchyard_store::AttachmentRecord) -> Self {
+        AttachmentView {
+            href: format!("/attachments/{}", a.id),
+            filename: a.filename.clone(),
+            about: format!("{}, {}", a.content_type, crate::app::attachments::size(a.size)),
+        }
+    }
+}
+
 /// One entry of the history timeline.
 #[derive(Debug, Clone)]
 pub struct EventView {
