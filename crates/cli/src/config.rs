@@ -307,7 +307,7 @@ impl SettingsArgs {
                     username: self.smtp_username.or(file.smtp_username),
                     password: self.smtp_password.or(file.smtp_password),
                     timeout_secs: 30,
-                    pool_size: 4,
+                    pool_size: 8,
                 };
                 Some(MailSettings { smtp, from, reply_to })
             }

@@ -22,8 +22,10 @@ use switchyard_store::{DeliveryOutcome, NotificationRecord, Store, Topic};
 use crate::outbox::OutboxReader;
 use crate::{EngineError, Inner};
 
-/// Notifications claimed per batch.
-const BATCH: u64 = 32;
+/// Notifications claimed per batch (sent concurrently over the SMTP pool,
+/// their outcomes recorded in one commit). It bounds what a node that dies
+/// mid-batch sends twice.
+const BATCH: u64 = 64;
 /// How long a claim lasts before another node may take the notification over.
 const LEASE: Duration = Duration::from_secs(120);
 
@@ -69,19 +71,18 @@ impl OutboxReader for Delivery {
         let sends = claimed.into_iter().map(|notification| {
             let store = inner.store.clone();
             let settings = self.settings.clone();
-            let owner = inner.config.node.clone();
             let templates = templates.clone();
             async move {
                 let outcome = deliver(&store, &settings, &templates, &notification).await;
                 if let DeliveryOutcome::Failed { error, .. } = &outcome {
                     tracing::warn!(notification = notification.id, %error, "delivery failed");
                 }
-                store.finish_notification(notification.id, &owner, &outcome).await
+                (notification.id, outcome)
             }
         });
-        for result in futures::future::join_all(sends).await {
-            result?;
-        }
+        // One commit records the whole batch's outcomes.
+        let outcomes = futures::future::join_all(sends).await;
+        inner.store.finish_notifications(&inner.config.node, &outcomes).await?;
         Ok(n)
     }
 }

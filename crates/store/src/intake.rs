@@ -257,7 +257,7 @@ impl Store {
 
     /// The record of the message with this Message-ID, when it was handled.
     pub async fn inbound_by_message_id(&self, message_id: &str) -> Result<Option<InboundRecord>, StoreError> {
-        let row = inbound_mail::Entity::find().filter(inbound_mail::Column::MessageId.eq(message_id)).one(&self.write).await?;
+        let row = inbound_mail::Entity::find().filter(inbound_mail::Column::MessageId.eq(message_id)).one(&self.read).await?;
         row.map(record_from_row).transpose()
     }
 

@@ -305,42 +305,59 @@ impl Store {
         owner: &str,
         outcome: &DeliveryOutcome,
     ) -> Result<Option<NotificationStatus>, StoreError> {
+        let mut statuses = self.finish_notifications(owner, std::slice::from_ref(&(id, outcome.clone()))).await?;
+        Ok(statuses.pop().flatten())
+    }
+
+    /// Records how a batch of attempts ended, in one transaction; each
+    /// outcome counts only where `owner` still holds the lease. Returns the
+    /// new status of each (`None` where another node took it over).
+    pub async fn finish_notifications(
+        &self,
+        owner: &str,
+        outcomes: &[(i64, DeliveryOutcome)],
+    ) -> Result<Vec<Option<NotificationStatus>>, StoreError> {
         let txn = self.begin().await?;
-        let Some(row) = notification::Entity::find_by_id(id).one(&*txn).await? else {
-            return Err(StoreError::not_found("notification", id));
-        };
-        if row.status != NotificationStatus::Sending.as_str() || row.lease_owner.as_deref() != Some(owner) {
-            return Ok(None);
-        }
         let now = time::now();
-        let attempts = row.attempts + 1;
-        let mut active: notification::ActiveModel = row.into();
-        active.attempts = Set(attempts);
-        active.lease_owner = Set(None);
-        active.lease_until = Set(None);
-        let status = match outcome {
-            DeliveryOutcome::Sent { message_id } => {
-                active.sent_at = Set(Some(time::to_micros(now)));
-                active.message_id = Set(Some(message_id.clone()));
-                active.last_error = Set(None);
-                active.next_attempt_at = Set(None);
-                NotificationStatus::Sent
+        let mut statuses = Vec::with_capacity(outcomes.len());
+        for (id, outcome) in outcomes {
+            let Some(row) = notification::Entity::find_by_id(*id).one(&*txn).await? else {
+                return Err(StoreError::not_found("notification", id));
+            };
+            if row.status != NotificationStatus::Sending.as_str() || row.lease_owner.as_deref() != Some(owner) {
+                statuses.push(None);
+                continue;
             }
-            DeliveryOutcome::Failed { error, permanent } => {
-                active.last_error = Set(Some(error.chars().take(2000).collect()));
-                if *permanent || attempts >= MAX_ATTEMPTS {
+            let attempts = row.attempts + 1;
+            let mut active: notification::ActiveModel = row.into();
+            active.attempts = Set(attempts);
+            active.lease_owner = Set(None);
+            active.lease_until = Set(None);
+            let status = match outcome {
+                DeliveryOutcome::Sent { message_id } => {
+                    active.sent_at = Set(Some(time::to_micros(now)));
+                    active.message_id = Set(Some(message_id.clone()));
+                    active.last_error = Set(None);
                     active.next_attempt_at = Set(None);
-                    NotificationStatus::Dead
-                } else {
-                    active.next_attempt_at = Set(Some(time::to_micros(now + retry_delay(attempts))));
-                    NotificationStatus::Failed
+                    NotificationStatus::Sent
                 }
-            }
-        };
-        active.status = Set(status.as_str().into());
-        sea_orm::ActiveModelTrait::update(active, &*txn).await?;
+                DeliveryOutcome::Failed { error, permanent } => {
+                    active.last_error = Set(Some(error.chars().take(2000).collect()));
+                    if *permanent || attempts >= MAX_ATTEMPTS {
+                        active.next_attempt_at = Set(None);
+                        NotificationStatus::Dead
+                    } else {
+                        active.next_attempt_at = Set(Some(time::to_micros(now + retry_delay(attempts))));
+                        NotificationStatus::Failed
+                    }
+                }
+            };
+            active.status = Set(status.as_str().into());
+            sea_orm::ActiveModelTrait::update(active, &*txn).await?;
+            statuses.push(Some(status));
+        }
         txn.commit().await?;
-        Ok(Some(status))
+        Ok(statuses)
     }
 
     /// Queues a dead (or failed) notification again, now, with its attempts kept.
