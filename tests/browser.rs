@@ -183,8 +183,7 @@ async fn server() -> (Server, tempfile::TempDir) {
     let http = reqwest::Client::new();
     let base = &server.base;
     for (user, role) in [("alice", "agent"), ("rita", "requester"), ("otto", "requester")] {
-        let body =
-            json!({"username": user, "display_name": user, "role": role, "password": format!("{user}-password-1"), "on_shift": true});
+        let body = json!({"username": user, "display_name": user, "role": role, "password": format!("{user}-password-1"), "on_shift": true, "email": format!("{user}@example.org")});
         let r = http.post(format!("{base}/api/v1/users")).bearer_auth(ADMIN_TOKEN).json(&body).send().await.unwrap();
         assert_eq!(r.status(), 201, "{}", r.text().await.unwrap());
     }
@@ -215,9 +214,19 @@ async fn an_agent_picks_a_ticket_from_the_queue_and_works_it_to_resolved() {
         let body = json!({"title": title, "category": category, "impact": impact, "urgency": urgency, "description": "Reported by phone."});
         post_json(&base, "/api/v1/incidents", &rita, &body).await;
     }
-    let incident = json!({"title": "Payroll app shows a blank page", "description": "Since 9:00, in Firefox and Edge."});
-    let created = post_json(&base, "/api/v1/incidents", &rita, &incident).await;
-    let number = created["number"].as_str().unwrap().to_owned();
+    // The one the agent works arrives by mail, with a screenshot attached.
+    let png = "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAIAAACQd1PeAAAADElEQVR4nGP4z8AAAAMBAQDJ/pLvAAAAAElFTkSuQmCC";
+    let mail = format!(
+        "From: Rita <rita@example.org>\r\nTo: servicedesk@localhost\r\nSubject: Payroll app shows a blank page\r\n\
+         Message-ID: <payroll-1@mail.example.org>\r\nMIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary=\"b\"\r\n\r\n\
+         --b\r\nContent-Type: text/plain\r\n\r\nSince 9:00, in Firefox and Edge.\r\n\
+         --b\r\nContent-Type: image/png; name=\"blank-page.png\"\r\nContent-Transfer-Encoding: base64\r\n\
+         Content-Disposition: attachment; filename=\"blank-page.png\"\r\n\r\n{png}\r\n--b--\r\n"
+    );
+    let record: Value =
+        http.post(format!("{base}/api/v1/mail/inbound")).bearer_auth(ADMIN_TOKEN).body(mail).send().await.unwrap().json().await.unwrap();
+    assert_eq!(record["outcome"], "created", "{record}");
+    let number = record["incident"].as_str().unwrap().to_owned();
 
     Browser::open("agent", true)
         .await
@@ -232,6 +241,10 @@ async fn an_agent_picks_a_ticket_from_the_queue_and_works_it_to_resolved() {
             b.submit(&format!("a.rowlink[href='/console/incidents/{number}']")).await?;
             ensure!(b.path().await? == format!("/console/incidents/{number}"));
             ensure!(b.text("h1").await?.contains("Payroll app shows a blank page"));
+            let files = b.text("ul.files").await?;
+            ensure!(files.contains("blank-page.png") && files.contains("image/png"), "the mail's attachment is listed: {files}");
+            b.client.execute("document.getElementById('files-title').scrollIntoView()", vec![]).await?;
+            b.shot("console-incident-attachments").await?;
             // Assign it to me: the agent list follows the group (htmx).
             b.select("#assign-group", "service-desk").await?;
             b.client.wait().at_most(Duration::from_secs(5)).for_element(Locator::Css("#assign-agent option[value='alice']")).await?;

@@ -285,6 +285,7 @@ async fn mail_opens_an_incident_the_reply_comments_an_auto_reply_is_ignored_and_
     let comment = history.as_array().unwrap().iter().find(|e| e["kind"] == "comment").expect("a comment");
     assert_eq!(comment["body"], "It goes blank again after every login.");
     assert_eq!(comment["visibility"], "public");
+    assert_eq!((comment["actor_kind"].as_str(), comment["actor"].as_str()), (Some("channel"), Some("rita via desk-in@example.org")));
     let attachments = get(&http, format!("{base}/api/v1/incidents/{number}/attachments")).await;
     assert!(attachments.as_array().unwrap().iter().any(|a| a["filename"] == "original.eml" && a["content_type"] == "message/rfc822"));
     let events_before = history.as_array().unwrap().len();

@@ -22,7 +22,7 @@ use serde_json::Value;
 use switchyard_domain::history::EventKind;
 use switchyard_domain::incident::IncidentNumber;
 use switchyard_plugin_host::Trigger;
-use switchyard_store::{ActorKind, EventRecord, IncidentRecord, RunRecord, Topic};
+use switchyard_store::{EventRecord, IncidentRecord, RunRecord, Topic};
 use switchyard_workflow::TriggerEvent;
 
 use crate::outbox::OutboxReader;
@@ -189,7 +189,7 @@ async fn runs_for(inner: &Inner, changes: &[Change<'_>]) -> Result<Vec<switchyar
         };
         // A change that came in through a channel (a mail) also fires the
         // workflows listening to that channel.
-        let via = (first.actor.kind == ActorKind::Channel).then_some(first.actor.name.as_str());
+        let via = first.actor.channel_name();
         let channel_event = via.map(|channel| TriggerEvent::InboundChannel { channel });
         let listening: Vec<_> = workflows
             .iter()

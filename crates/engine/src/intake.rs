@@ -30,8 +30,8 @@ use switchyard_domain::lifecycle::TransitionRequest;
 use switchyard_mail::inbound::{self, InboundMail, Limits, Noise};
 use switchyard_mail::message::{is_ours, notification_of, ticket_of_thread_root};
 use switchyard_store::{
-    Actor, ActorKind, CreateIncident, InboundOutcome, InboundRecord, IncidentRecord, MailAction, NewAttachment, NewInbound,
-    NewNotification, NewRequester, Store, StoreError, UserRecord, Visibility,
+    Actor, CreateIncident, InboundOutcome, InboundRecord, IncidentRecord, MailAction, NewAttachment, NewInbound, NewNotification,
+    NewRequester, Store, StoreError, UserRecord, Visibility,
 };
 
 use crate::EngineError;
@@ -302,7 +302,7 @@ impl Intake {
 
     /// The channel actor: the user who wrote, through our address.
     fn actor(&self, sender: Option<&UserRecord>) -> Actor {
-        Actor { kind: ActorKind::Channel, user_id: sender.map(|u| u.user.id), name: self.settings.address.clone(), run_id: None }
+        Actor::channel(&self.settings.address, sender.map(|u| (u.user.id, u.user.username.as_str())))
     }
 
     async fn bounce(&self, bounce: &inbound::Bounce) -> Result<Decision, EngineError> {

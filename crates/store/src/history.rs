@@ -86,6 +86,38 @@ impl Actor {
     pub fn workflow(run_id: i64, name: String) -> Self {
         Self { kind: ActorKind::Workflow, user_id: None, name, run_id: Some(run_id) }
     }
+
+    /// Someone writing through an intake channel (a mailbox address): the
+    /// history reads `rita via servicedesk@example.org`.
+    pub fn channel(channel: &str, user: Option<(i64, &str)>) -> Self {
+        let name = match user {
+            Some((_, username)) => format!("{username}{CHANNEL_VIA}{channel}"),
+            None => channel.to_owned(),
+        };
+        Self { kind: ActorKind::Channel, user_id: user.map(|(id, _)| id), name, run_id: None }
+    }
+
+    /// The channel a channel actor came through (what `inbound_channel`
+    /// triggers list); `None` for other actors.
+    pub fn channel_name(&self) -> Option<&str> {
+        (self.kind == ActorKind::Channel).then(|| self.name.rsplit_once(CHANNEL_VIA).map_or(self.name.as_str(), |(_, c)| c))
+    }
+}
+
+/// Between the person and the channel in a channel actor's name.
+const CHANNEL_VIA: &str = " via ";
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_channel_actor_names_the_person_and_keeps_the_channel() {
+        let a = Actor::channel("desk@example.org", Some((7, "rita")));
+        assert_eq!((a.name.as_str(), a.user_id, a.channel_name()), ("rita via desk@example.org", Some(7), Some("desk@example.org")));
+        assert_eq!(Actor::channel("desk@example.org", None).channel_name(), Some("desk@example.org"));
+        assert_eq!(Actor::system().channel_name(), None);
+    }
 }
 
 /// One entry of an incident's history.
