@@ -274,6 +274,11 @@ async fn an_agent_picks_a_ticket_from_the_queue_and_works_it_to_resolved() {
             b.submit("form.transition:has(input[value=resolved]) button[type=submit]").await?;
             ensure!(b.text(".incident-head .status").await? == "Resolved");
             b.shot("console-incident").await?;
+            // The portal lists the same file for the requester's view.
+            b.goto(&format!("{base}/portal/incidents/{number}")).await?;
+            ensure!(b.text("ul.files").await?.contains("blank-page.png"), "the portal lists the attachment");
+            b.client.execute("document.getElementById('files-title').scrollIntoView()", vec![]).await?;
+            b.shot("portal-incident-attachments").await?;
             // Keyboard: `/` focuses the search box.
             b.goto(&format!("{base}/console?queue=all")).await?;
             b.client.active_element().await?.send_keys("/").await?;

@@ -7,6 +7,7 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, bail};
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use serde::Deserialize;
+use switchyard_mail::Security;
 
 /// Switchyard: incident management whose every decision is a WebAssembly plugin.
 #[derive(Debug, Parser)]
@@ -279,16 +280,11 @@ impl SettingsArgs {
         let mail = match self.smtp_host.or(file.smtp_host) {
             None => None,
             Some(host) => {
-                let security = match self.smtp_security.or(file.smtp_security).as_deref().unwrap_or("starttls") {
-                    "starttls" => switchyard_mail::smtp::Security::Starttls,
-                    "tls" => switchyard_mail::smtp::Security::Tls,
-                    "none" => switchyard_mail::smtp::Security::None,
-                    other => bail!("SWITCHYARD_SMTP_SECURITY: `{other}` is not one of starttls, tls, none"),
-                };
+                let security = security("SWITCHYARD_SMTP_SECURITY", self.smtp_security.or(file.smtp_security), Security::Starttls)?;
                 let port = self.smtp_port.or(file.smtp_port).unwrap_or(match security {
-                    switchyard_mail::smtp::Security::Starttls => 587,
-                    switchyard_mail::smtp::Security::Tls => 465,
-                    switchyard_mail::smtp::Security::None => 25,
+                    Security::Starttls => 587,
+                    Security::Tls => 465,
+                    Security::None => 25,
                 });
                 let from = self.mail_from.or(file.mail_from).unwrap_or_else(|| "switchyard@localhost".into());
                 if from.parse::<switchyard_mail::Mailbox>().is_err() {
@@ -315,13 +311,7 @@ impl SettingsArgs {
         let imap = match self.imap_host.or(file.imap_host) {
             None => None,
             Some(host) => {
-                use switchyard_mail::imap::Security;
-                let security = match self.imap_security.or(file.imap_security).as_deref().unwrap_or("tls") {
-                    "tls" => Security::Tls,
-                    "starttls" => Security::Starttls,
-                    "none" => Security::None,
-                    other => bail!("SWITCHYARD_IMAP_SECURITY: `{other}` is not one of tls, starttls, none"),
-                };
+                let security = security("SWITCHYARD_IMAP_SECURITY", self.imap_security.or(file.imap_security), Security::Tls)?;
                 let Some(username) = self.imap_username.or(file.imap_username) else {
                     bail!("SWITCHYARD_IMAP_USERNAME: required when SWITCHYARD_IMAP_HOST is set");
                 };
@@ -392,6 +382,11 @@ impl SettingsArgs {
             database_url,
         })
     }
+}
+
+/// A connection security setting, `default` when unset.
+fn security(name: &str, value: Option<String>, default: Security) -> anyhow::Result<Security> {
+    value.map_or(Ok(default), |v| v.parse().map_err(|e| anyhow::anyhow!("{name}: {e}")))
 }
 
 fn read_file(path: &Path) -> anyhow::Result<FileSettings> {

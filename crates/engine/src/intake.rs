@@ -270,10 +270,7 @@ impl Intake {
             (None, UnknownSenders::Refuse) => return Ok(self.refuse(mail, &from.address)),
         };
         let title = if mail.subject.trim().is_empty() { "(no subject)".to_owned() } else { mail.subject.chars().take(200).collect() };
-        let mut description = mail.text.trim().to_owned();
-        for skipped in &mail.skipped_attachments {
-            description.push_str(&format!("\n\n[attachment not kept: {skipped}]"));
-        }
+        let description = with_skipped(mail.text.trim().to_owned(), mail);
         let incident = CreateIncident {
             title,
             description,
@@ -362,9 +359,7 @@ impl Intake {
         if body.is_empty() {
             body = "(the reply has no text)".into();
         }
-        for skipped in &mail.skipped_attachments {
-            body.push_str(&format!("\n\n[attachment not kept: {skipped}]"));
-        }
+        let body = with_skipped(body, mail);
         let number = ticket.incident.number;
         let is_requester = sender.user.username == ticket.requester;
         let reopen = self.settings.reopen_on_reply && is_requester && ticket.incident.status == Status::Resolved;
@@ -408,4 +403,13 @@ impl Intake {
             attachments: Vec::new(),
         }
     }
+}
+
+/// The text with a line for each attachment that was not kept, so nobody
+/// wonders where it went.
+fn with_skipped(mut text: String, mail: &InboundMail) -> String {
+    for skipped in &mail.skipped_attachments {
+        text.push_str(&format!("\n\n[attachment not kept: {skipped}]"));
+    }
+    text
 }

@@ -16,16 +16,7 @@ use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::TcpStream;
 use tokio_rustls::rustls;
 
-/// How the connection is protected.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Security {
-    /// TLS from the first byte (port 993).
-    Tls,
-    /// Plain, upgraded with STARTTLS (port 143).
-    Starttls,
-    /// No encryption (tests, a local server).
-    None,
-}
+pub use crate::Security;
 
 /// Where the mailbox is.
 #[derive(Clone)]
@@ -269,24 +260,10 @@ impl Mailbox {
             // Without MOVE: copy, then flag and expunge the original (the
             // copy exists first, so nothing is lost in between).
             self.session.uid_copy(&uid, folder).await.map_err(|e| err("copy")(e.to_string()))?;
-            let flagged: Vec<_> = self
-                .session
-                .uid_store(&uid, "+FLAGS.SILENT (\\Deleted)")
-                .await
-                .map_err(|e| err("store")(e.to_string()))?
-                .try_collect()
-                .await
-                .map_err(|e| err("store")(e.to_string()))?;
-            drop(flagged);
-            let expunged: Vec<_> = self
-                .session
-                .uid_expunge(&uid)
-                .await
-                .map_err(|e| err("expunge")(e.to_string()))?
-                .try_collect()
-                .await
-                .map_err(|e| err("expunge")(e.to_string()))?;
-            drop(expunged);
+            let flag = self.session.uid_store(&uid, "+FLAGS.SILENT (\\Deleted)").await.map_err(|e| err("store")(e.to_string()))?;
+            flag.try_collect::<Vec<_>>().await.map_err(|e| err("store")(e.to_string()))?;
+            let expunge = self.session.uid_expunge(&uid).await.map_err(|e| err("expunge")(e.to_string()))?;
+            expunge.try_collect::<Vec<_>>().await.map_err(|e| err("expunge")(e.to_string()))?;
             Ok(())
         })
         .await

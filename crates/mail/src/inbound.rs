@@ -238,8 +238,8 @@ fn noise_of(message: &Message<'_>) -> Option<Noise> {
     None
 }
 
-/// A `multipart/report; report-type=delivery-status` message, or a
-/// mailer-daemon's plain bounce.
+/// A `multipart/report; report-type=delivery-status` message (a bounce
+/// in another shape is not recognised as one).
 fn bounce_of(message: &Message<'_>) -> Option<Bounce> {
     let root = message.root_part().content_type()?;
     let is_report = root.ctype().eq_ignore_ascii_case("multipart")

@@ -25,3 +25,28 @@ pub mod smtp;
 pub mod template;
 
 pub use lettre::message::Mailbox;
+
+/// How a connection to a mail server (SMTP or IMAP) is secured.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Security {
+    /// No TLS (a server on localhost, tests).
+    None,
+    /// Plain, upgraded with STARTTLS (required).
+    Starttls,
+    /// TLS from the first byte (SMTP 465, IMAP 993).
+    Tls,
+}
+
+impl std::str::FromStr for Security {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "none" => Ok(Security::None),
+            "starttls" => Ok(Security::Starttls),
+            "tls" => Ok(Security::Tls),
+            other => Err(format!("`{other}` is not one of starttls, tls, none")),
+        }
+    }
+}

@@ -9,17 +9,7 @@ use lettre::transport::smtp::client::{Tls, TlsParameters};
 use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
 use serde::Deserialize;
 
-/// How the connection is secured.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Security {
-    /// No TLS (a relay on localhost).
-    None,
-    /// Upgrade with STARTTLS (required).
-    Starttls,
-    /// TLS from the first byte (port 465).
-    Tls,
-}
+pub use crate::Security;
 
 /// SMTP settings.
 #[derive(Clone, Deserialize)]

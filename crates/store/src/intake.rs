@@ -299,10 +299,7 @@ impl Store {
 
     /// One attachment with its content.
     pub async fn attachment(&self, id: i64) -> Result<(AttachmentRecord, Vec<u8>), StoreError> {
-        let row = attachment::Entity::find_by_id(id)
-            .one(&self.read)
-            .await?
-            .ok_or_else(|| StoreError::NotFound { entity: "attachment", key: id.to_string() })?;
+        let row = attachment::Entity::find_by_id(id).one(&self.read).await?.ok_or_else(|| StoreError::not_found("attachment", id))?;
         let content = blob::Entity::find_by_id(row.sha256.clone())
             .one(&self.read)
             .await?
@@ -462,7 +459,7 @@ impl WriteTxn {
             .exec(&**self)
             .await?;
         if result.rows_affected == 0 {
-            return Err(StoreError::NotFound { entity: "notification", key: id.to_string() });
+            return Err(StoreError::not_found("notification", id));
         }
         Ok(())
     }
