@@ -20,6 +20,7 @@ mod m20261201_000003_sla;
 mod m20261203_000004_engine_v2;
 mod m20261203_000005_delivery;
 mod m20261204_000006_intake;
+mod m20261204_000007_integrations;
 
 /// Runs Switchyard's migrations.
 pub struct Migrator;
@@ -34,6 +35,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261203_000004_engine_v2::Migration),
             Box::new(m20261203_000005_delivery::Migration),
             Box::new(m20261204_000006_intake::Migration),
+            Box::new(m20261204_000007_integrations::Migration),
         ]
     }
 }

@@ -104,6 +104,9 @@ pub struct SettingsArgs {
     /// The address people open Switchyard at, for links in mail (default: the listen address, as `http://`).
     #[arg(long, global = true, env = "SWITCHYARD_PUBLIC_URL")]
     pub public_url: Option<String>,
+    /// Milliseconds before a failed delivery (mail, webhook, chat) is tried again; doubles per attempt, at most an hour [default: 30000].
+    #[arg(long, global = true, env = "SWITCHYARD_RETRY_BASE_MS")]
+    pub retry_base_ms: Option<u64>,
     /// SMTP server host; notifications are delivered by mail when set.
     #[arg(long, global = true, env = "SWITCHYARD_SMTP_HOST")]
     pub smtp_host: Option<String>,
@@ -188,6 +191,7 @@ struct FileSettings {
     run_lease_secs: Option<u64>,
     max_parallel_steps: Option<usize>,
     public_url: Option<String>,
+    retry_base_ms: Option<u64>,
     smtp_host: Option<String>,
     smtp_port: Option<u16>,
     smtp_security: Option<String>,
@@ -243,6 +247,8 @@ pub struct Settings {
     pub run_lease: std::time::Duration,
     /// Where people open Switchyard (links in mail).
     pub public_url: Option<String>,
+    /// The first wait before a failed delivery is tried again.
+    pub retry_base: std::time::Duration,
     /// Mail delivery, when an SMTP host is set.
     pub mail: Option<MailSettings>,
     /// How inbound mail is handled (by the IMAP loop, `mail-gate` and the API).
@@ -364,6 +370,7 @@ impl SettingsArgs {
         };
         Ok(Settings {
             public_url: self.public_url.or(file.public_url),
+            retry_base: std::time::Duration::from_millis(self.retry_base_ms.or(file.retry_base_ms).unwrap_or(30_000).clamp(10, 3_600_000)),
             mail,
             intake,
             imap,

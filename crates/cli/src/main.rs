@@ -246,6 +246,8 @@ async fn start_engine(store: &Store, settings: &Settings, addr: std::net::Socket
         lease: settings.run_lease,
         max_parallel_steps: settings.max_parallel_steps,
         mail: mail_settings(settings, addr)?,
+        retry_base: settings.retry_base,
+        public_url: settings.public_url.clone().unwrap_or_else(|| format!("http://{addr}")),
         ..EngineConfig::default()
     };
     match &settings.mail {

@@ -24,6 +24,10 @@ named_enum! {
         SlaWarning = "sla_warning",
         /// An SLA target was breached.
         SlaBreached = "sla_breached",
+        /// Someone was paged about the incident (an escalation level).
+        Paged = "paged",
+        /// A person acknowledged the incident (stops its escalation).
+        Acknowledged = "acknowledged",
     }
 }
 
@@ -32,6 +36,12 @@ impl EventKind {
     /// change anyone made (workflows do not treat it as a ticket update).
     pub fn is_sla(self) -> bool {
         matches!(self, EventKind::SlaWarning | EventKind::SlaBreached)
+    }
+
+    /// Whether the entry records tracking rather than a change to the
+    /// ticket (SLA thresholds, pages): workflows do not start on it.
+    pub fn is_tracking(self) -> bool {
+        self.is_sla() || matches!(self, EventKind::Paged)
     }
 }
 

@@ -5,8 +5,9 @@
 //! lifecycle (which status changes are allowed and what each one needs),
 //! configuration items with their typed relationships and the impact walk
 //! over them, users, roles and groups, and validation of admin-defined custom
-//! fields, business calendars, and SLA policies with the clocks computed
-//! from an incident's history.
+//! fields, business calendars, SLA policies with the clocks computed
+//! from an incident's history, and on-call schedules with the escalation
+//! policies that page them.
 //!
 //! It does no I/O and must not depend on tokio, sea-orm, axum or wasmtime:
 //! everything here is plain data and plain functions, so it can be tested
@@ -24,6 +25,7 @@ pub mod error;
 pub mod history;
 pub mod incident;
 pub mod lifecycle;
+pub mod oncall;
 pub mod priority;
 pub mod sla;
 

@@ -62,7 +62,7 @@ impl OutboxReader for Delivery {
     }
 
     async fn next_batch(&self, inner: &Inner) -> Result<usize, EngineError> {
-        let claimed = inner.store.claim_notifications(&inner.config.node, LEASE, BATCH).await?;
+        let claimed = inner.store.claim_notifications_of(&inner.config.node, LEASE, BATCH, &["email"]).await?;
         let n = claimed.len();
         if n == 0 {
             return Ok(0);
@@ -82,7 +82,7 @@ impl OutboxReader for Delivery {
         });
         // One commit records the whole batch's outcomes.
         let outcomes = futures::future::join_all(sends).await;
-        inner.store.finish_notifications(&inner.config.node, &outcomes).await?;
+        inner.store.finish_notifications_with(&inner.config.node, &outcomes, inner.config.retry_base).await?;
         Ok(n)
     }
 }
@@ -155,9 +155,6 @@ async fn addresses(store: &Store, recipients: &[String]) -> Result<Vec<Mailbox>,
 }
 
 async fn deliver(store: &Store, settings: &MailSettings, templates: &Templates, n: &NotificationRecord) -> DeliveryOutcome {
-    if n.notification.channel != "email" {
-        return failed(format!("no delivery for channel `{}` (only email)", n.notification.channel), true);
-    }
     let to = match addresses(store, &n.notification.recipients).await {
         Ok(to) if to.is_empty() => return failed("no recipient has an email address", true),
         Ok(to) => to,

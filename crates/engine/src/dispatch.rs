@@ -173,8 +173,9 @@ async fn runs_for(inner: &Inner, changes: &[Change<'_>]) -> Result<Vec<switchyar
     for change in changes {
         let first = change.first();
         // SLA events start the workflows with SLA triggers when their timer
-        // fires (crate::sla::fire), not as ticket updates.
-        if first.kind.is_sla() {
+        // fires (crate::sla::fire), not as ticket updates; pages are
+        // tracking too.
+        if first.kind.is_tracking() {
             continue;
         }
         let fields = change.fields();

@@ -307,6 +307,7 @@ fn commit_of(inner: &Inner, exec: &Execution) -> RunCommit {
                 recipients: n.recipients.clone(),
                 subject: n.subject.clone(),
                 body: n.body.clone(),
+                subscription_id: None,
             })
             .collect(),
         kv: exec.journal.ops(),

@@ -396,6 +396,7 @@ impl Intake {
                  Please use the portal, or ask the service desk to add your address.",
                 self.settings.address
             ),
+            subscription_id: None,
         };
         Decision {
             action: MailAction::Record { outcome: InboundOutcome::Refused, reply: Some(reply) },

@@ -26,12 +26,19 @@
 //! - [`dry_run`]: runs a draft against recorded tickets with the same runner,
 //!   committing nothing.
 //! - [`services`]: the plugin host interfaces backed by the store.
+//! - [`alerts`]: monitoring payloads to deduplicated incidents.
+//! - [`webhooks`]: outbound webhooks (the publisher of ticket events to
+//!   subscriptions, and the signed HTTP delivery of webhook and chat
+//!   notifications).
+//! - [`pager`]: escalation policies over on-call schedules: pages, the
+//!   next level's timer, acknowledgement.
 //!
 //! Loop protection: a workflow is never started by changes its own runs
 //! made, and a chain of runs started by other workflows' changes stops at
 //! [`EngineConfig::max_depth`].
 
 pub mod actions;
+pub mod alerts;
 pub mod catalog;
 mod delivery;
 pub mod dispatch;
@@ -42,11 +49,13 @@ mod kv;
 pub mod mailbox;
 pub mod metrics;
 mod outbox;
+pub mod pager;
 pub mod runner;
 pub mod schedule;
 pub mod services;
 pub mod sla;
 mod snapshot;
+pub mod webhooks;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -85,6 +94,12 @@ pub struct EngineConfig {
     pub hooks: EngineHooks,
     /// Mail delivery of notifications; without it they stay queued.
     pub mail: Option<MailSettings>,
+    /// The first wait before a failed delivery (mail, webhook, chat) is
+    /// tried again; it doubles per attempt, up to an hour.
+    pub retry_base: Duration,
+    /// The address people open Switchyard at (links in webhook payloads
+    /// and pages).
+    pub public_url: String,
 }
 
 /// A hook: awaited by the engine at a named point, with the ids of the
@@ -119,6 +134,8 @@ impl Default for EngineConfig {
             cron_catch_up: Duration::from_secs(3600),
             hooks: EngineHooks::default(),
             mail: None,
+            retry_base: switchyard_store::RETRY_BASE,
+            public_url: "http://localhost:8080".into(),
         }
     }
 }
@@ -274,6 +291,10 @@ impl Engine {
         if let Some(mail) = inner.config.mail.clone() {
             tokio::spawn(outbox::run(inner.clone(), delivery::Delivery { settings: Arc::new(mail) }, stopped.clone()));
         }
+        let public_url = inner.config.public_url.clone();
+        tokio::spawn(outbox::run(inner.clone(), webhooks::Publisher { public_url: public_url.clone() }, stopped.clone()));
+        tokio::spawn(outbox::run(inner.clone(), webhooks::WebhookDelivery::new(), stopped.clone()));
+        tokio::spawn(outbox::run(inner.clone(), pager::Pager, stopped.clone()));
         tokio::spawn(execute::run(inner.clone(), runs_rx, stopped.clone()));
         tokio::spawn(schedule::run(inner.clone(), stopped));
         Ok(Engine { inner, stop })

@@ -16,7 +16,8 @@
 //! timer is due (at most a second), so a timer fires within milliseconds of
 //! its instant. Kinds `sla_warning` and
 //! `sla_breached` (payload `{target, percent, policy, due_at}`) are fired
-//! by `sla::fire`.
+//! by `sla::fire`; kind `escalation` (payload `{pass, level}`) by
+//! `pager::fire`.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -26,7 +27,7 @@ use serde_json::Value;
 use switchyard_domain::incident::Status;
 use switchyard_plugin_host::Trigger;
 use switchyard_plugin_host::model::CronTick;
-use switchyard_store::{IncidentFilter, SLA_TIMER_KINDS, SortField, SortOrder, Topic};
+use switchyard_store::{ESCALATION_TIMER, IncidentFilter, SLA_TIMER_KINDS, SortField, SortOrder, Topic};
 use tokio::sync::watch;
 
 use crate::metrics::EngineMetrics;
@@ -157,6 +158,7 @@ pub(crate) async fn fire_timers(inner: &Inner, now: DateTime<Utc>) -> Result<usi
                 Some(config) if SLA_TIMER_KINDS.contains(&timer.timer.kind.as_str()) => {
                     runs.extend(crate::sla::fire(inner, &txn, config, timer, Utc::now()).await?);
                 }
+                _ if timer.timer.kind == ESCALATION_TIMER => crate::pager::fire(inner, &txn, timer).await?,
                 _ => tracing::warn!(timer = timer.id, kind = %timer.timer.kind, "timer of an unknown kind dropped"),
             }
         }

@@ -40,7 +40,7 @@ pub const BODY_LIMIT: usize = 1024 * 1024;
 #[openapi(
     info(title = "Switchyard API", description = "Incident management with workflow plugins. Errors are `{\"error\": {\"code\", \"message\", \"details\"}}`."),
     modifiers(&BearerAuth),
-    tags((name = "incidents"), (name = "cmdb"), (name = "directory"), (name = "settings"), (name = "sla"), (name = "workflows"), (name = "mail"), (name = "auth"), (name = "operations"))
+    tags((name = "incidents"), (name = "cmdb"), (name = "directory"), (name = "settings"), (name = "sla"), (name = "workflows"), (name = "mail"), (name = "integrations"), (name = "alerts"), (name = "chat"), (name = "webhooks"), (name = "oncall"), (name = "auth"), (name = "operations"))
 )]
 struct ApiDoc;
 
@@ -50,6 +50,8 @@ impl utoipa::Modify for BearerAuth {
     fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
         let components = openapi.components.get_or_insert_with(Default::default);
         components.add_security_scheme("bearer", SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build()));
+        // An integration's own token (not a user's), as a bearer token.
+        components.add_security_scheme("integration", SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build()));
     }
 }
 
@@ -63,6 +65,9 @@ fn api() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .merge(routes::sla::router())
         .merge(routes::workflows::router())
         .merge(routes::mail::router())
+        .merge(routes::integrations::router())
+        .merge(routes::webhooks::router())
+        .merge(routes::oncall::router())
         .merge(routes::auth::router())
         .merge(routes::health::router())
         .merge(routes::metrics::router())

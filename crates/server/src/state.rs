@@ -21,6 +21,8 @@ pub struct AppState {
     pub login_throttle: Arc<crate::app::login::LoginThrottle>,
     /// Mail intake (the inbound route; the IMAP loop has its own handle).
     pub intake: switchyard_engine::intake::Intake,
+    /// Alert intake.
+    pub alerts: switchyard_engine::alerts::AlertIntake,
 }
 
 impl AppState {
@@ -32,6 +34,7 @@ impl AppState {
             http: Arc::default(),
             login_throttle: Arc::default(),
             intake: switchyard_engine::intake::Intake::new(store.clone(), Default::default()),
+            alerts: switchyard_engine::alerts::AlertIntake::new(store.clone()),
             store,
         }
     }

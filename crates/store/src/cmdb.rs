@@ -196,6 +196,49 @@ impl Store {
         q.all(&self.read).await?.into_iter().map(ci_from_row).collect()
     }
 
+    /// CIs whose name is one of `names` (ignoring case), by id: how alert
+    /// labels find the CI they are about.
+    pub async fn cis_named(&self, names: &[String]) -> Result<Vec<ConfigurationItem>, StoreError> {
+        if names.is_empty() {
+            return Ok(Vec::new());
+        }
+        let lower: Vec<String> = names.iter().map(|n| n.to_lowercase()).collect();
+        let rows = ci::Entity::find()
+            .filter(Expr::expr(Func::lower(Expr::col(ci::Column::Name))).is_in(lower))
+            .order_by_asc(ci::Column::Id)
+            .all(&self.read)
+            .await?;
+        rows.into_iter().map(ci_from_row).collect()
+    }
+
+    /// CIs whose attribute `attribute` is one of `values` (as text), by id.
+    /// The attributes are a JSON document, so candidates are found by their
+    /// text and checked as JSON.
+    pub async fn cis_with_attribute(&self, attribute: &str, values: &[String]) -> Result<Vec<ConfigurationItem>, StoreError> {
+        let mut out: Vec<ConfigurationItem> = Vec::new();
+        for value in values {
+            let needle = serde_json::Value::String(value.clone()).to_string();
+            let escaped = needle.replace('\\', "\\\\").replace('%', "\\%").replace('_', "\\_");
+            let rows = ci::Entity::find()
+                .filter(Expr::col(ci::Column::Attributes).like(LikeExpr::new(format!("%{escaped}%")).escape('\\')))
+                .order_by_asc(ci::Column::Id)
+                .limit(50)
+                .all(&self.read)
+                .await?;
+            for row in rows {
+                let item = ci_from_row(row)?;
+                let matches = item.attributes.get(attribute).is_some_and(|v| match v {
+                    serde_json::Value::String(s) => s == value,
+                    other => other.to_string() == *value,
+                });
+                if matches && !out.iter().any(|c| c.id == item.id) {
+                    out.push(item);
+                }
+            }
+        }
+        Ok(out)
+    }
+
     /// CIs filtered by class and name fragment, ordered by id after `after`.
     pub async fn list_cis(
         &self,

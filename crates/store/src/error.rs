@@ -42,7 +42,8 @@ pub enum StoreError {
 }
 
 impl StoreError {
-    pub(crate) fn not_found(entity: &'static str, key: impl ToString) -> Self {
+    /// Nothing of `entity` is named `key`.
+    pub fn not_found(entity: &'static str, key: impl ToString) -> Self {
         Self::NotFound { entity, key: key.to_string() }
     }
 

@@ -23,12 +23,14 @@
 //! It depends on the domain and the migrations only; it must not depend on
 //! axum, the HTTP layer or wasmtime.
 
+mod alerts;
 mod batch;
 mod cmdb;
 pub mod create_queue;
 mod directory;
 mod entity;
 mod error;
+mod escalations;
 mod history;
 mod incidents;
 mod intake;
@@ -47,22 +49,28 @@ pub mod testing;
 mod time;
 mod timers;
 mod txn;
+mod webhooks;
 mod workflow_defs;
 
+pub use alerts::{AlertInput, AlertOutcome, AlertRecord, AlertRules, AppliedAlert, IntegrationRecord, NewIntegration};
 pub use cmdb::{CiInput, CiPatch, ImpactEntry, RelationshipRecord};
 pub use directory::{GroupInput, GroupPatch, GroupRecord, Principal, TokenRecord, UserInput, UserPatch, UserRecord, hash_token};
 pub use error::StoreError;
+pub use escalations::{ESCALATION_TIMER, EscalationRecord, EscalationStatus};
 pub use history::{Actor, ActorKind, EventRecord};
 pub use incidents::{CreateIncident, IncidentFilter, IncidentPage, IncidentRecord, IncidentUpdate, SortField, SortOrder};
 pub use intake::{AttachmentRecord, InboundOutcome, InboundRecord, MailAction, NewAttachment, NewInbound, NewRequester};
-pub use notifications::{DeliveryOutcome, MAX_ATTEMPTS, NewNotification, NotificationRecord, NotificationStatus, retry_delay};
+pub use notifications::{
+    DeliveryOutcome, MAX_ATTEMPTS, NewNotification, NotificationRecord, NotificationStatus, RETRY_BASE, retry_delay, retry_delay_from,
+};
 pub use plugin_data::{AgentLoad, KvKey, KvOp};
 pub use reports::{ReportFilter, ServiceReport, TargetCompliance};
 pub use runs::{NewRun, RunCommit, RunFilter, RunProgress, RunRecord, RunVerdict, StepRecord, TicketWrite};
-pub use settings::{Category, MAX_SAVED_FILTERS, SavedFilter, Settings, default_categories};
+pub use settings::{Category, MAX_SAVED_FILTERS, NamedDocument, SavedFilter, Settings, default_categories};
 pub use sla::{SLA_TIMER_KINDS, SlaInput, SlaOutcome, SlaSettings, StoredClock};
 pub use store::{Backend, Store, StoreOptions, redact};
 pub use switchyard_domain::history::Visibility;
 pub use timers::{NewTimer, TimerRecord};
 pub use txn::{Topic, WriteTxn};
+pub use webhooks::{NewSubscription, SubscriptionRecord};
 pub use workflow_defs::{PublishWorkflow, WorkflowSummary, WorkflowVersion};

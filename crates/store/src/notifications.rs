@@ -76,8 +76,11 @@ pub struct NewNotification {
     pub recipients: Vec<String>,
     /// Subject.
     pub subject: String,
-    /// Body.
+    /// Body (for a webhook subscription's delivery, the JSON payload).
     pub body: String,
+    /// The webhook subscription it is delivered to (`webhook` and `chat`
+    /// channels), when it was queued for one.
+    pub subscription_id: Option<i64>,
 }
 
 /// A queued notification.
@@ -99,18 +102,30 @@ pub struct NotificationRecord {
     pub last_error: Option<String>,
     /// When it was delivered.
     pub sent_at: Option<DateTime<Utc>>,
-    /// The Message-ID it was sent with.
+    /// The Message-ID it was sent with (for webhooks, the `webhook-id`).
     pub message_id: Option<String>,
+    /// The notification this one delivers again (a replay).
+    pub replay_of: Option<i64>,
 }
 
 /// Attempts before a notification is dead.
 pub const MAX_ATTEMPTS: i32 = 8;
 
+/// The wait before the first retry of a failed delivery.
+pub const RETRY_BASE: std::time::Duration = std::time::Duration::from_secs(30);
+
 /// How long after its `attempts`-th failure a notification is tried again:
 /// 30 s, doubling, at most an hour.
 pub fn retry_delay(attempts: i32) -> chrono::TimeDelta {
+    retry_delay_from(RETRY_BASE, attempts)
+}
+
+/// [`retry_delay`] from another first wait: `base`, doubling, at most an
+/// hour.
+pub fn retry_delay_from(base: std::time::Duration, attempts: i32) -> chrono::TimeDelta {
     let exp = u32::try_from(attempts.clamp(1, 8) - 1).unwrap_or(0);
-    chrono::TimeDelta::seconds((30_i64 << exp).min(3600))
+    let micros = i64::try_from(base.as_micros()).unwrap_or(i64::MAX >> 9);
+    chrono::TimeDelta::microseconds((micros << exp).min(3_600_000_000))
 }
 
 /// How a delivery attempt ended.
@@ -130,7 +145,7 @@ pub enum DeliveryOutcome {
     },
 }
 
-fn notification_from_row(row: notification::Model) -> Result<NotificationRecord, StoreError> {
+pub(crate) fn notification_from_row(row: notification::Model) -> Result<NotificationRecord, StoreError> {
     let recipients = serde_json::from_str(&row.recipients).map_err(|e| StoreError::corrupt("notifications.recipients", e))?;
     Ok(NotificationRecord {
         id: row.id,
@@ -144,6 +159,7 @@ fn notification_from_row(row: notification::Model) -> Result<NotificationRecord,
             recipients,
             subject: row.subject,
             body: row.body,
+            subscription_id: row.subscription_id,
         },
         created_at: time::from_micros(row.created_at),
         attempts: row.attempts,
@@ -151,11 +167,12 @@ fn notification_from_row(row: notification::Model) -> Result<NotificationRecord,
         last_error: row.last_error,
         sent_at: row.sent_at.map(time::from_micros),
         message_id: row.message_id,
+        replay_of: row.replay_of,
     })
 }
 
 /// The row of a notification as it is queued.
-fn queued_row(n: NewNotification, now: i64) -> notification::ActiveModel {
+pub(crate) fn queued_row(n: NewNotification, now: i64) -> notification::ActiveModel {
     notification::ActiveModel {
         id: sea_orm::ActiveValue::NotSet,
         incident_id: Set(n.incident_id),
@@ -175,6 +192,8 @@ fn queued_row(n: NewNotification, now: i64) -> notification::ActiveModel {
         last_error: Set(None),
         sent_at: Set(None),
         message_id: Set(None),
+        subscription_id: Set(n.subscription_id),
+        replay_of: Set(None),
     }
 }
 
@@ -232,6 +251,18 @@ impl Store {
         lease: std::time::Duration,
         limit: u64,
     ) -> Result<Vec<NotificationRecord>, StoreError> {
+        self.claim_notifications_of(owner, lease, limit, &[]).await
+    }
+
+    /// [`Store::claim_notifications`] of some channels only (all when
+    /// `channels` is empty): each delivery worker claims what it delivers.
+    pub async fn claim_notifications_of(
+        &self,
+        owner: &str,
+        lease: std::time::Duration,
+        limit: u64,
+        channels: &[&str],
+    ) -> Result<Vec<NotificationRecord>, StoreError> {
         use sea_orm::sea_query::{Expr, ExprTrait, LockBehavior, LockType, Query};
         use sea_orm::{Condition, ConnectionTrait};
         let now = time::to_micros(time::now());
@@ -248,6 +279,10 @@ impl Store {
                     .add(notification::Column::Status.eq(NotificationStatus::Sending.as_str()))
                     .add(notification::Column::LeaseUntil.lt(now)),
             );
+        let mut due = Condition::all().add(due);
+        if !channels.is_empty() {
+            due = due.add(notification::Column::Channel.is_in(channels.iter().copied()));
+        }
         let mut pick = Query::select();
         pick.column(notification::Column::Id)
             .from(notification::Entity)
@@ -317,6 +352,17 @@ impl Store {
         owner: &str,
         outcomes: &[(i64, DeliveryOutcome)],
     ) -> Result<Vec<Option<NotificationStatus>>, StoreError> {
+        self.finish_notifications_with(owner, outcomes, RETRY_BASE).await
+    }
+
+    /// [`Store::finish_notifications`] with another first retry wait
+    /// (`retry_base`, doubling, at most an hour).
+    pub async fn finish_notifications_with(
+        &self,
+        owner: &str,
+        outcomes: &[(i64, DeliveryOutcome)],
+        retry_base: std::time::Duration,
+    ) -> Result<Vec<Option<NotificationStatus>>, StoreError> {
         let txn = self.begin().await?;
         let now = time::now();
         let mut statuses = Vec::with_capacity(outcomes.len());
@@ -347,7 +393,7 @@ impl Store {
                         active.next_attempt_at = Set(None);
                         NotificationStatus::Dead
                     } else {
-                        active.next_attempt_at = Set(Some(time::to_micros(now + retry_delay(attempts))));
+                        active.next_attempt_at = Set(Some(time::to_micros(now + retry_delay_from(retry_base, attempts))));
                         NotificationStatus::Failed
                     }
                 }

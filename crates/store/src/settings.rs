@@ -243,43 +243,85 @@ impl Store {
     }
 }
 
-/// Settings rows holding mail templates: `mail_template:<name>`.
-const MAIL_TEMPLATE_PREFIX: &str = "mail_template:";
+/// Kinds of named admin documents kept as settings rows `<prefix><name>`
+/// (each checked by its owner before it is stored).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum NamedDocument {
+    /// Mail templates: `mail_template:<name>`.
+    MailTemplate,
+    /// On-call schedules: `oncall_schedule:<name>`.
+    OnCallSchedule,
+    /// Escalation policies: `escalation_policy:<name>`.
+    EscalationPolicy,
+}
+
+impl NamedDocument {
+    fn prefix(self) -> &'static str {
+        match self {
+            NamedDocument::MailTemplate => "mail_template:",
+            NamedDocument::OnCallSchedule => "oncall_schedule:",
+            NamedDocument::EscalationPolicy => "escalation_policy:",
+        }
+    }
+}
 
 impl Store {
-    /// The mail templates an admin stored, by name, as the documents they
-    /// stored (the mail crate checks them before they are stored).
-    pub async fn mail_templates(&self) -> Result<Vec<(String, serde_json::Value)>, StoreError> {
+    /// The documents of a kind an admin stored, by name.
+    pub async fn named_documents(&self, kind: NamedDocument) -> Result<Vec<(String, serde_json::Value)>, StoreError> {
+        let prefix = kind.prefix();
         let rows = setting::Entity::find()
-            .filter(setting::Column::Key.starts_with(MAIL_TEMPLATE_PREFIX))
+            .filter(setting::Column::Key.starts_with(prefix))
             .order_by_asc(setting::Column::Key)
             .all(&self.read)
             .await?;
         rows.into_iter()
             .map(|r| {
-                let name = r.key[MAIL_TEMPLATE_PREFIX.len()..].to_owned();
-                let doc = serde_json::from_str(&r.value).map_err(|e| StoreError::corrupt("settings.mail_template", e))?;
+                let name = r.key[prefix.len()..].to_owned();
+                let doc = serde_json::from_str(&r.value).map_err(|e| StoreError::corrupt("settings.named_document", e))?;
                 Ok((name, doc))
             })
             .collect()
     }
 
-    /// Stores a mail template under `name` (`default`, or `<workflow>.<step>`).
-    pub async fn put_mail_template(&self, name: &str, document: &serde_json::Value) -> Result<(), StoreError> {
+    /// One stored document of a kind.
+    pub async fn named_document(&self, kind: NamedDocument, name: &str) -> Result<Option<serde_json::Value>, StoreError> {
+        let row = setting::Entity::find_by_id(format!("{}{name}", kind.prefix())).one(&self.read).await?;
+        row.map(|r| serde_json::from_str(&r.value).map_err(|e| StoreError::corrupt("settings.named_document", e))).transpose()
+    }
+
+    /// Stores a document of a kind under `name` (1 to 130 of a-z, 0-9,
+    /// `.`, `_` and `-`).
+    pub async fn put_named_document(&self, kind: NamedDocument, name: &str, document: &serde_json::Value) -> Result<(), StoreError> {
         let mut v = Violations::default();
         let ok = !name.is_empty()
             && name.len() <= 130
             && name.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || matches!(b, b'.' | b'_' | b'-'));
         v.check(!ok, "name", "pattern", || format!("`{name}` must be 1 to 130 of a-z, 0-9, '.', '_' and '-'"));
         v.finish()?;
-        self.put_setting(&format!("{MAIL_TEMPLATE_PREFIX}{name}"), document.to_string()).await
+        self.put_setting(&format!("{}{name}", kind.prefix()), document.to_string()).await
+    }
+
+    /// Removes a stored document; whether there was one.
+    pub async fn delete_named_document(&self, kind: NamedDocument, name: &str) -> Result<bool, StoreError> {
+        let txn = self.begin().await?;
+        let result = setting::Entity::delete_by_id(format!("{}{name}", kind.prefix())).exec(&*txn).await?;
+        txn.commit().await?;
+        Ok(result.rows_affected > 0)
+    }
+
+    /// The mail templates an admin stored, by name, as the documents they
+    /// stored (the mail crate checks them before they are stored).
+    pub async fn mail_templates(&self) -> Result<Vec<(String, serde_json::Value)>, StoreError> {
+        self.named_documents(NamedDocument::MailTemplate).await
+    }
+
+    /// Stores a mail template under `name` (`default`, or `<workflow>.<step>`).
+    pub async fn put_mail_template(&self, name: &str, document: &serde_json::Value) -> Result<(), StoreError> {
+        self.put_named_document(NamedDocument::MailTemplate, name, document).await
     }
 
     /// Removes a stored mail template; whether there was one.
     pub async fn delete_mail_template(&self, name: &str) -> Result<bool, StoreError> {
-        let txn = self.begin().await?;
-        let result = setting::Entity::delete_by_id(format!("{MAIL_TEMPLATE_PREFIX}{name}")).exec(&*txn).await?;
-        txn.commit().await?;
-        Ok(result.rows_affected > 0)
+        self.delete_named_document(NamedDocument::MailTemplate, name).await
     }
 }

@@ -123,6 +123,7 @@ fn history_from_events(row: &incident::Model, events: &[incident_event::Model]) 
     let created_at = time::from_micros(row.created_at);
     let mut history = SlaHistory::new(created_at, Status::New);
     let mut first_assigned = None;
+    let mut acknowledged = None;
     let (mut status, mut reason): (Status, Option<PendingReason>) = (Status::New, None);
     for e in events {
         let at = time::from_micros(e.created_at);
@@ -159,12 +160,14 @@ fn history_from_events(row: &incident::Model, events: &[incident_event::Model]) 
                 history.responded(at);
             }
             ("comment", _) if e.actor_kind == "user" && e.actor_user_id.is_some_and(|u| u != row.requester_id) => history.responded(at),
+            // MTTA counts from the acknowledgement when there is one.
+            ("acknowledged", _) => acknowledged = acknowledged.or(Some(at)),
             ("sla_warning" | "sla_breached", _) => history.fired.extend(fired_threshold(&new)),
             _ => {}
         }
         history.status(at, status, reason);
     }
-    (history, first_assigned)
+    (history, acknowledged.or(first_assigned))
 }
 
 /// The threshold an `sla_warning` / `sla_breached` entry recorded (its

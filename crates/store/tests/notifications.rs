@@ -20,6 +20,7 @@ async fn queue(store: &Store, n: usize) {
             recipients: vec![format!("user{i}")],
             subject: format!("n{i}"),
             body: "b".into(),
+            subscription_id: None,
         })
         .collect();
     txn.insert_notifications(notes).await.unwrap();

@@ -1,14 +1,18 @@
 //! Route handlers, one module per resource.
 
 pub mod auth;
+pub mod chat;
 pub mod cmdb;
 pub mod directory;
 pub mod health;
 pub mod incidents;
+pub mod integrations;
 pub mod mail;
 pub mod metrics;
+pub mod oncall;
 pub mod settings;
 pub mod sla;
+pub mod webhooks;
 pub mod workflows;
 
 use serde::{Deserialize, Deserializer};

@@ -22,6 +22,8 @@ pub struct Model {
     pub last_error: Option<String>,
     pub sent_at: Option<i64>,
     pub message_id: Option<String>,
+    pub subscription_id: Option<i64>,
+    pub replay_of: Option<i64>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
