@@ -5,13 +5,13 @@
 //! policy also says how pages go out (`via`: `email`, or
 //! `webhook:<subscription>` for a pager, a chat channel or any receiver).
 //!
-//! The [`Pager`] reads the event log from its own position (`pager`):
+//! The pager reads the event log from its own position (`pager`):
 //! when an incident is logged, gets an assignment group, or is reopened,
 //! and is open and a policy covers it (its group or service, its
 //! priority), its escalation starts: level 1 is paged at once (one
 //! notification per person and `via`, one `paged` history entry each, in
 //! the transaction that moves the position) and the next level waits in a
-//! timer. When the timer fires ([`fire`]) and nobody has acknowledged and
+//! timer. When the timer fires (`fire`) and nobody has acknowledged and
 //! the incident is still open, the next level is paged, and so on through
 //! the policy's repeats; then the escalation is exhausted. Acknowledging
 //! (`Store::acknowledge`) removes the timer. Who is on call is asked of the
@@ -111,6 +111,28 @@ pub async fn on_call(store: &Store, schedule: &str, at: DateTime<Utc>) -> Result
         Some(doc) => Ok(Schedule::parse_json(&doc).ok().and_then(|s| s.on_call(at)).map(|o| o.user)),
         None => Ok(None),
     }
+}
+
+/// A group with an on-call schedule of the same name follows it: its
+/// on-shift member is whoever is on call now (the others are off shift).
+pub async fn follow_schedule(
+    store: &Store,
+    group: &str,
+    mut agents: Vec<switchyard_store::AgentLoad>,
+) -> Result<Vec<switchyard_store::AgentLoad>, StoreError> {
+    let Some(doc) = store.named_document(NamedDocument::OnCallSchedule, group).await? else {
+        return Ok(agents);
+    };
+    match Schedule::parse_json(&doc) {
+        Ok(schedule) => {
+            let on_call = schedule.on_call(Utc::now()).map(|o| o.user);
+            for a in &mut agents {
+                a.on_shift = on_call.as_deref() == Some(a.username.as_str());
+            }
+        }
+        Err(e) => tracing::warn!(schedule = group, error = %e, "a group's on-call schedule does not read; its on-shift flags stay"),
+    }
+    Ok(agents)
 }
 
 fn pager_actor() -> Actor {

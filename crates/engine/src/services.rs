@@ -155,7 +155,10 @@ impl StoreServices {
                 s.turn.take(&s.snapshot).await;
                 s.snapshot.group_agents(group).await
             }
-            None => self.store.group_agents(group).await,
+            None => match self.store.group_agents(group).await {
+                Ok(Some(agents)) => crate::pager::follow_schedule(&self.store, group, agents).await.map(Some),
+                other => other,
+            },
         };
         Ok(agents.map_err(service_error("directory"))?.unwrap_or_default())
     }
@@ -314,6 +317,14 @@ impl DirectorySource for StoreServices {
 
     async fn on_shift(&self, group: &str) -> Result<Vec<Agent>, ServiceError> {
         Ok(self.agents(group).await?.into_iter().filter(|a| a.on_shift).map(agent_to_model).collect())
+    }
+
+    async fn on_call(&self, schedule: &str, at_ms: Option<i64>) -> Result<Option<String>, ServiceError> {
+        let at = match at_ms {
+            Some(ms) => chrono::DateTime::from_timestamp_millis(ms).ok_or_else(|| ServiceError(format!("`at` {ms} is not an instant")))?,
+            None => chrono::Utc::now(),
+        };
+        crate::pager::on_call(&self.store, schedule, at).await.map_err(service_error("directory on-call"))
     }
 }
 

@@ -76,7 +76,10 @@ impl DirectorySnapshot {
             match agents.get(group) {
                 Some(a) => a.clone(),
                 None => {
-                    let a = self.store.group_agents(group).await?;
+                    let a = match self.store.group_agents(group).await? {
+                        Some(agents) => Some(crate::pager::follow_schedule(&self.store, group, agents).await?),
+                        None => None,
+                    };
                     agents.insert(group.to_owned(), a.clone());
                     a
                 }

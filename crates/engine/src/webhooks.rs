@@ -1,6 +1,6 @@
 //! Outbound webhooks: what other systems hear.
 //!
-//! - [`Publisher`], a reader of the event log in the one outbox loop with
+//! - The publisher, a reader of the event log in the one outbox loop with
 //!   its own position (`webhooks`), turns each change (the events of one
 //!   incident, actor and instant) into event types (`ticket.created`,
 //!   `ticket.updated`, `ticket.resolved`, `ticket.closed`, `sla.warning`,
@@ -9,7 +9,7 @@
 //!   (the workflow condition language, on the ticket) holds, in the
 //!   transaction that moves its position. Alert intake queues
 //!   `alert.received` itself, in the alert's transaction.
-//! - [`WebhookDelivery`], a reader of the notifications outbox, claims
+//! - The delivery worker, a reader of the notifications outbox, claims
 //!   notifications of channels `webhook` and `chat` under a lease, posts
 //!   them concurrently (each with its subscription's timeout, so a receiver
 //!   that hangs is cut off and never holds up the others' sends), signs

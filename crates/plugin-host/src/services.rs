@@ -63,6 +63,9 @@ pub trait DirectorySource: Send + Sync + 'static {
     async fn members(&self, group: &str) -> Result<Vec<Agent>, ServiceError>;
     /// Members of a group on shift now.
     async fn on_shift(&self, group: &str) -> Result<Vec<Agent>, ServiceError>;
+    /// Who is on call on a schedule at `at_ms` (epoch milliseconds; now
+    /// when absent).
+    async fn on_call(&self, schedule: &str, at_ms: Option<i64>) -> Result<Option<String>, ServiceError>;
 }
 
 /// Secret values (`secrets` interface). The host checks the grant before
@@ -218,6 +221,9 @@ pub struct Fixtures {
     /// Secret values by name (shared by all plugins; grants still apply).
     #[serde(default)]
     pub secrets: BTreeMap<String, String>,
+    /// Schedule name to the username on call (at any instant).
+    #[serde(default)]
+    pub on_call: BTreeMap<String, String>,
 }
 
 impl Fixtures {
@@ -312,6 +318,10 @@ impl DirectorySource for Fixtures {
 
     async fn on_shift(&self, group: &str) -> Result<Vec<Agent>, ServiceError> {
         Ok(self.agents_of(group).into_iter().filter(|a| a.on_shift).collect())
+    }
+
+    async fn on_call(&self, schedule: &str, _at_ms: Option<i64>) -> Result<Option<String>, ServiceError> {
+        Ok(self.on_call.get(schedule).cloned())
     }
 }
 

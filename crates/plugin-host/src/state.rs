@@ -421,6 +421,10 @@ impl directory::Host for StepState {
     async fn on_shift(&mut self, group: String) -> wasmtime::Result<Result<Vec<directory::Agent>, String>> {
         Ok(self.services.directory.on_shift(&group).await.map(|a| a.into_iter().map(Into::into).collect()).map_err(|e| e.0))
     }
+
+    async fn on_call(&mut self, schedule: String, at: Option<i64>) -> wasmtime::Result<Result<Option<String>, String>> {
+        Ok(self.services.directory.on_call(&schedule, at).await.map_err(|e| e.0))
+    }
 }
 
 impl secrets::Host for StepState {

@@ -279,6 +279,9 @@ impl switchyard_plugin_host::DirectorySource for HangingDirectory {
         tokio::time::sleep(Duration::from_secs(30)).await;
         Ok(Vec::new())
     }
+    async fn on_call(&self, _schedule: &str, _at_ms: Option<i64>) -> Result<Option<String>, switchyard_plugin_host::ServiceError> {
+        std::future::pending().await
+    }
 }
 
 #[tokio::test]

@@ -1,60 +1,18 @@
 //! The HTTP API through the real router, on real SQLite and PostgreSQL.
 
+mod common;
+
 use axum::Router;
 use axum::body::Body;
 use axum::http::{Method, Request, StatusCode};
 use http_body_util::BodyExt;
 use serde_json::{Value, json};
-use switchyard_domain::directory::Role;
 use switchyard_server::{AppState, router};
+use switchyard_store::both_backends;
 use switchyard_store::testing::TestDatabase;
-use switchyard_store::{Store, UserInput, both_backends};
 use tower::ServiceExt;
 
-/// Tokens of the named fixture users.
-struct Tokens {
-    admin: String,
-    agent: String,
-    rita: String,
-    otto: String,
-}
-
-async fn setup(store: &Store) -> Tokens {
-    let mut tokens = Vec::new();
-    for (name, role) in [("ada", Role::Admin), ("alice", Role::Agent), ("rita", Role::Requester), ("otto", Role::Requester)] {
-        store
-            .create_user(UserInput { username: name.into(), display_name: name.into(), role: Some(role), ..Default::default() })
-            .await
-            .unwrap();
-        tokens.push(store.create_token(name, "test", None).await.unwrap().1);
-    }
-    let mut t = tokens.into_iter();
-    Tokens { admin: t.next().unwrap(), agent: t.next().unwrap(), rita: t.next().unwrap(), otto: t.next().unwrap() }
-}
-
-async fn call(app: &Router, method: Method, path: &str, token: Option<&str>, body: Option<Value>) -> (StatusCode, Value) {
-    let mut req = Request::builder().method(method).uri(path);
-    if let Some(t) = token {
-        req = req.header("authorization", format!("Bearer {t}"));
-    }
-    let req = match body {
-        Some(b) => req.header("content-type", "application/json").body(Body::from(b.to_string())).unwrap(),
-        None => req.body(Body::empty()).unwrap(),
-    };
-    raw(app, req).await
-}
-
-async fn raw(app: &Router, req: Request<Body>) -> (StatusCode, Value) {
-    let res = app.clone().oneshot(req).await.unwrap();
-    let status = res.status();
-    let bytes = res.into_body().collect().await.unwrap().to_bytes();
-    (status, serde_json::from_slice(&bytes).unwrap_or(Value::Null))
-}
-
-fn detail(body: &Value) -> (String, String) {
-    let d = &body["error"]["details"][0];
-    (d["field"].as_str().unwrap_or("").to_owned(), d["rule"].as_str().unwrap_or("").to_owned())
-}
+use common::{call, detail, raw, setup};
 
 both_backends!(role_by_endpoint_matrix, |db: TestDatabase| async move {
     let store = db.store.clone();
@@ -363,6 +321,26 @@ async fn openapi_covers_every_route() {
         ("/api/v1/schemas/sla-calendar.json", vec!["get"]),
         ("/api/v1/schemas/sla-policies.json", vec!["get"]),
         ("/metrics", vec!["get"]),
+        ("/api/v1/integrations", vec!["get", "post"]),
+        ("/api/v1/integrations/{name}", vec!["get", "patch", "delete"]),
+        ("/api/v1/integrations/{name}/token", vec!["post"]),
+        ("/api/v1/integrations/{name}/alerts", vec!["get"]),
+        ("/api/v1/alerts/{kind}", vec!["post"]),
+        ("/api/v1/alerts/{kind}/{token}", vec!["post"]),
+        ("/api/v1/chat/{name}", vec!["post"]),
+        ("/api/v1/webhooks", vec!["get", "post"]),
+        ("/api/v1/webhooks/{name}", vec!["get", "put", "delete"]),
+        ("/api/v1/webhooks/{name}/rotate", vec!["post"]),
+        ("/api/v1/webhooks/{name}/deliveries", vec!["get"]),
+        ("/api/v1/webhooks/{name}/deliveries/{id}/replay", vec!["post"]),
+        ("/api/v1/oncall/schedules", vec!["get"]),
+        ("/api/v1/oncall/schedules/{name}", vec!["get", "put", "delete"]),
+        ("/api/v1/oncall/schedules/{name}/on-call", vec!["get"]),
+        ("/api/v1/oncall/schedules/{name}/timeline", vec!["get"]),
+        ("/api/v1/oncall/policies", vec!["get"]),
+        ("/api/v1/oncall/policies/{name}", vec!["get", "put", "delete"]),
+        ("/api/v1/incidents/{number}/acknowledge", vec!["post"]),
+        ("/api/v1/incidents/{number}/escalation", vec!["get"]),
     ];
     for (path, methods) in &expected {
         let item = paths.get(*path).unwrap_or_else(|| panic!("{path} missing from the OpenAPI document"));

@@ -229,7 +229,7 @@ impl Store {
                 let item = ci_from_row(row)?;
                 let matches = item.attributes.get(attribute).is_some_and(|v| match v {
                     serde_json::Value::String(s) => s == value,
-                    other => other.to_string() == *value,
+                    other => *other == serde_json::from_str::<serde_json::Value>(value).unwrap_or(serde_json::Value::Null),
                 });
                 if matches && !out.iter().any(|c| c.id == item.id) {
                     out.push(item);

@@ -97,8 +97,8 @@ both_backends!(a_storm_of_one_fingerprint_opens_one_incident, |db: TestDatabase|
     let opened = outcomes.iter().filter(|a| a.outcome == AlertOutcome::Opened).count();
     let attached = outcomes.iter().filter(|a| a.outcome == AlertOutcome::Attached).count();
     assert_eq!((opened, attached), (1, 31), "{outcomes:?}");
-    let page = store.list_incidents(&Default::default()).await.unwrap();
-    assert_eq!(page.items.len(), 1);
+    let page = store.list_incidents(&switchyard_store::IncidentFilter { limit: 100, ..Default::default() }).await.unwrap();
+    assert_eq!(page.items.len(), 1, "exactly one incident");
     let number = page.items[0].incident.number;
     let alerts = store.alerts_of(number).await.unwrap();
     assert_eq!((alerts.len(), alerts[0].occurrences, alerts[0].status.as_str()), (1, 32, "firing"));

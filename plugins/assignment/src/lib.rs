@@ -12,7 +12,9 @@
 //!   username;
 //! - `least_loaded`: fewest open tickets, ties broken by username;
 //! - `skills`: candidates whose skills cover the skills the config maps the
-//!   ticket's category to, then least loaded.
+//!   ticket's category to, then least loaded;
+//! - `on_call`: whoever is on call now on the config's `schedule`
+//!   (`directory.on-call`), when they are a member of the group.
 //!
 //! Candidates are the group's on-shift members (`only_on_shift`, default
 //! true) or all its members. When nobody fits, the ticket stays unassigned
@@ -62,6 +64,8 @@ pub trait Host {
     fn on_shift(&self, group: &str) -> Result<Vec<Agent>, String>;
     /// Atomically adds `delta` to a kv counter and returns the new value.
     fn increment(&self, bucket: &str, key: &str, delta: i64) -> Result<i64, String>;
+    /// Who is on call now on an on-call schedule.
+    fn on_call(&self, schedule: &str) -> Result<Option<String>, String>;
 }
 
 struct WasmHost;
@@ -76,6 +80,9 @@ impl Host for WasmHost {
     fn increment(&self, bucket: &str, key: &str, delta: i64) -> Result<i64, String> {
         bindings::switchyard::plugin::kv::increment(bucket, key, delta)
     }
+    fn on_call(&self, schedule: &str) -> Result<Option<String>, String> {
+        bindings::switchyard::plugin::directory::on_call(schedule, None)
+    }
 }
 
 /// How to pick among candidates.
@@ -88,6 +95,8 @@ pub enum Strategy {
     LeastLoaded,
     /// Required skills first, then fewest open tickets.
     Skills,
+    /// Whoever is on call on a schedule.
+    OnCall,
 }
 
 impl Strategy {
@@ -96,6 +105,7 @@ impl Strategy {
             Strategy::RoundRobin => "round_robin",
             Strategy::LeastLoaded => "least_loaded",
             Strategy::Skills => "skills",
+            Strategy::OnCall => "on_call",
         }
     }
 }
@@ -120,6 +130,9 @@ pub struct Config {
     /// same group (default false: leave it).
     #[serde(default)]
     pub reassign: bool,
+    /// The on-call schedule, for `on_call`.
+    #[serde(default)]
+    pub schedule: Option<String>,
 }
 
 /// Parses and checks a config text, reporting every problem found.
@@ -141,6 +154,9 @@ pub fn parse_config(text: &str) -> Result<Config, Vec<String>> {
     }
     if config.strategy == Strategy::Skills && config.skills.is_empty() {
         errors.push("skills: the `skills` strategy needs a category -> skills mapping".into());
+    }
+    if config.strategy == Strategy::OnCall && config.schedule.as_deref().is_none_or(|s| s.trim().is_empty()) {
+        errors.push("schedule: the `on_call` strategy needs the name of an on-call schedule".into());
     }
     if errors.is_empty() { Ok(config) } else { Err(errors) }
 }
@@ -194,6 +210,19 @@ pub fn assign(input: &StepInput, host: &dyn Host) -> Result<StepResult, StepErro
     {
         return done(vec![], Some(current), Some(&group), 0, "already assigned");
     }
+    if config.strategy == Strategy::OnCall {
+        let schedule = config.schedule.as_deref().unwrap_or_default();
+        let on_call = host.on_call(schedule).map_err(|e| StepError::Retryable(format!("on-call lookup of {schedule} failed: {e}")))?;
+        let members = host.members(&group).map_err(|e| StepError::Retryable(format!("directory lookup of group {group} failed: {e}")))?;
+        let why = match on_call {
+            Some(user) if members.iter().any(|m| m.username == user) => {
+                return done(vec![Action::AssignUser(user.clone())], Some(&user), Some(&group), members.len(), "assigned");
+            }
+            Some(user) => format!("No assignee picked: {user} is on call on {schedule} but not a member of group {group}."),
+            None => format!("No assignee picked: nobody is on call on {schedule}."),
+        };
+        return done(vec![Action::AddWorkNote(why.clone())], None, Some(&group), members.len(), &why);
+    }
     let mut candidates = if config.only_on_shift { host.on_shift(&group) } else { host.members(&group) }
         .map_err(|e| StepError::Retryable(format!("directory lookup of group {group} failed: {e}")))?;
     if config.only_on_shift {
@@ -211,7 +240,7 @@ pub fn assign(input: &StepInput, host: &dyn Host) -> Result<StepResult, StepErro
     }
     let n = candidates.len();
     let chosen: Option<Agent> = match config.strategy {
-        Strategy::LeastLoaded => least_loaded(&candidates).cloned(),
+        Strategy::LeastLoaded | Strategy::OnCall => least_loaded(&candidates).cloned(),
         Strategy::RoundRobin => {
             let counter =
                 host.increment(BUCKET, &group, 1).map_err(|e| StepError::Retryable(format!("round-robin counter for {group}: {e}")))?;

@@ -95,6 +95,13 @@ impl Host for Fake {
     fn on_shift(&self, group: &str) -> Result<Vec<Agent>, String> {
         Ok(self.members(group)?.into_iter().filter(|a| a.on_shift).collect())
     }
+    fn on_call(&self, schedule: &str) -> Result<Option<String>, String> {
+        Ok(match schedule {
+            "net-primary" => Some("bob".into()),
+            "outsider" => Some("zed".into()),
+            _ => None,
+        })
+    }
     fn increment(&self, bucket: &str, key: &str, delta: i64) -> Result<i64, String> {
         assert_eq!(bucket, BUCKET);
         let mut c = self.counters.borrow_mut();
@@ -259,6 +266,9 @@ fn odd_counter_values_do_not_panic() {
         fn increment(&self, _: &str, _: &str, _: i64) -> Result<i64, String> {
             Ok(self.0)
         }
+        fn on_call(&self, _: &str) -> Result<Option<String>, String> {
+            Ok(None)
+        }
     }
     for v in [i64::MIN, -1, 0, i64::MAX] {
         let r = assign(&input(json!({"strategy": "round_robin"}), Some(ticket()), vec![]), &Odd(v)).unwrap();
@@ -279,4 +289,17 @@ fn odd_inputs_never_panic() {
     t.category = Some(String::new());
     let cfg = json!({"strategy": "skills", "skills": {"x": ["y"]}});
     assert!(assign(&input(cfg, Some(t), prev), &Fake::new()).is_ok());
+}
+
+#[test]
+fn on_call_assigns_whoever_is_on_call_when_a_member() {
+    let cfg = |schedule: &str| json!({"strategy": "on_call", "schedule": schedule});
+    let r = assign(&input(cfg("net-primary"), Some(ticket()), vec![]), &Fake::new()).unwrap();
+    assert_eq!(assignee(&r).as_deref(), Some("bob"));
+    let r = assign(&input(cfg("outsider"), Some(ticket()), vec![]), &Fake::new()).unwrap();
+    assert_eq!(assignee(&r), None);
+    assert!(r.output.contains("not a member of group network-ops"), "{}", r.output);
+    let r = assign(&input(cfg("empty"), Some(ticket()), vec![]), &Fake::new()).unwrap();
+    assert!(r.output.contains("nobody is on call on empty"), "{}", r.output);
+    assert!(parse_config(r#"{"strategy": "on_call"}"#).unwrap_err()[0].starts_with("schedule:"));
 }
