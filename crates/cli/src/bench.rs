@@ -34,6 +34,12 @@ pub enum BenchCommand {
     Delivery(crate::bench_mail::DeliveryArgs),
     /// Post generated mail to `/api/v1/mail/inbound` with N concurrent clients.
     MailIn(crate::bench_mail::MailInArgs),
+    /// Post Alertmanager payloads with N concurrent clients; exactly one
+    /// incident per fingerprint must come of them.
+    Alerts(crate::bench_integrations::AlertsArgs),
+    /// Queue signed webhook deliveries in the configured database and time
+    /// a running server delivering them to a verifying receiver on 127.0.0.1.
+    Webhooks(crate::bench_integrations::WebhooksArgs),
     /// On the configured database (seed it first): SLA clocks recomputed
     /// per second (pure and with the database), and the timer sweep with
     /// however many open incidents it holds and `--due` due timers.
@@ -155,6 +161,8 @@ pub async fn run(command: BenchCommand, settings: &Settings) -> anyhow::Result<(
         BenchCommand::Sla(a) => sla(a, settings).await,
         BenchCommand::Delivery(a) => crate::bench_mail::delivery(a, settings).await,
         BenchCommand::MailIn(a) => crate::bench_mail::mail_in(a).await,
+        BenchCommand::Alerts(a) => crate::bench_integrations::alerts(a).await,
+        BenchCommand::Webhooks(a) => crate::bench_integrations::webhooks(a, settings).await,
     }
 }
 

@@ -1,6 +1,7 @@
 //! The `switchyard` binary: configuration, logging, wiring and shutdown.
 
 mod bench;
+mod bench_integrations;
 mod bench_mail;
 mod config;
 mod mail_gate;
