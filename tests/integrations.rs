@@ -166,9 +166,11 @@ async fn an_alert_pages_the_on_call_person_who_acknowledges_and_the_resolved_ale
     .await;
     assert_eq!(resolved["data"]["ticket"]["number"], number);
     // Every delivery verified; every one needed the retry.
-    let r = received.lock().unwrap();
-    assert_eq!(r.forged, 0);
-    assert!(r.attempts.values().all(|n| *n == 2), "{:?}", r.attempts);
+    {
+        let r = received.lock().unwrap();
+        assert_eq!(r.forged, 0);
+        assert!(r.attempts.values().all(|n| *n == 2), "{:?}", r.attempts);
+    }
     let history: Value =
         admin(reqwest::Method::GET, &format!("/api/v1/incidents/{number}/history")).send().await.unwrap().json().await.unwrap();
     let kinds: Vec<&str> = history.as_array().unwrap().iter().map(|e| e["kind"].as_str().unwrap()).collect();
