@@ -245,6 +245,12 @@ async fn an_agent_picks_a_ticket_from_the_queue_and_works_it_to_resolved() {
             ensure!(files.contains("blank-page.png") && files.contains("image/png"), "the mail's attachment is listed: {files}");
             b.client.execute("document.getElementById('files-title').scrollIntoView()", vec![]).await?;
             b.shot("console-incident-attachments").await?;
+            // Take the page: acknowledged, recorded, offered no more.
+            b.submit("form[action$='/acknowledge'] button[type=submit]").await?;
+            let paging = b.text("p.paging").await?;
+            ensure!(paging.contains("Acknowledged by alice"), "acknowledged: {paging}");
+            b.client.execute("document.getElementById('paging-title').scrollIntoView()", vec![]).await?;
+            b.shot("console-incident-acknowledged").await?;
             // Assign it to me: the agent list follows the group (htmx).
             b.select("#assign-group", "service-desk").await?;
             b.client.wait().at_most(Duration::from_secs(5)).for_element(Locator::Css("#assign-agent option[value='alice']")).await?;

@@ -82,7 +82,7 @@ impl MigrationTrait for Migration {
                 Table::create()
                     .table("escalations")
                     .col(big_integer("incident_id").primary_key())
-                    .col(string_len("policy", 100))
+                    .col(string_len("policy", 130))
                     .col(string_len("status", 16))
                     .col(big_integer("started_at"))
                     .col(integer("pass"))

@@ -20,11 +20,15 @@ use switchyard_domain::cmdb::{CiClass, ConfigurationItem};
 use switchyard_domain::incident::{Channel, Level};
 use switchyard_domain::{DomainError, Violation};
 use switchyard_store::{
-    Actor, AlertInput, AlertRules, AppliedAlert, CreateIncident, IntegrationRecord, NewNotification, Store, StoreError,
+    Actor, AlertInput, AlertRules, AppliedAlert, CreateIncident, IncidentRecord, IntegrationRecord, NewNotification, Store, StoreError,
 };
 use switchyard_webhooks::alert::{Alert, AlertStatus, Mapping, PayloadError, parse_alertmanager, parse_generic, parse_grafana};
 
-use crate::webhooks::{EventType, Subscriptions};
+use crate::webhooks::{EventType, Subscriptions, ticket_json};
+
+/// Most alerts one payload may carry (each is locked and applied in the
+/// payload's one transaction).
+pub const MAX_ALERTS_PER_PAYLOAD: usize = 1000;
 
 /// The kinds of alert integrations.
 pub const ALERT_KINDS: &[&str] = &["alertmanager", "grafana", "generic"];
@@ -177,6 +181,13 @@ impl AlertIntake {
         if alerts.is_empty() {
             return Ok(Vec::new());
         }
+        if alerts.len() > MAX_ALERTS_PER_PAYLOAD {
+            return Err(AlertError::Payload(PayloadError::new(
+                "alerts",
+                "range",
+                format!("{} alerts in one payload; at most {MAX_ALERTS_PER_PAYLOAD}", alerts.len()),
+            )));
+        }
         let cis = self.cis_for(&settings, &alerts).await?;
         let channel = format!("alert:{}", integration.name);
         let actor = Actor::channel(&channel, None);
@@ -187,7 +198,7 @@ impl AlertIntake {
         };
         let subscribers = self.subscriptions.wanting(EventType::AlertReceived).await?;
         let name = integration.name.clone();
-        let notify = move |input: &AlertInput, applied: &AppliedAlert| -> Vec<NewNotification> {
+        let notify = move |input: &AlertInput, applied: &AppliedAlert, incident: Option<&IncidentRecord>| -> Vec<NewNotification> {
             if subscribers.is_empty() {
                 return Vec::new();
             }
@@ -199,8 +210,10 @@ impl AlertIntake {
                 input.title,
                 number.as_ref().map(|n| format!(" -> {n}")).unwrap_or_default()
             );
+            let ticket = incident.map(ticket_json);
             let data = json!({
                 "summary": summary,
+                "ticket": ticket,
                 "integration": name,
                 "alert": {"fingerprint": input.fingerprint, "status": if input.firing { "firing" } else { "resolved" },
                           "title": input.title, "severity": input.severity, "labels": input.labels},
@@ -208,7 +221,7 @@ impl AlertIntake {
                 "incident": number,
                 "occurrences": applied.occurrences,
             });
-            subscribers.deliveries(EventType::AlertReceived, applied.incident.map(|n| n.0), None, data)
+            subscribers.deliveries(EventType::AlertReceived, applied.incident.map(|n| n.0), ticket.as_ref(), data)
         };
         Ok(self.store.apply_alerts(integration.id, &actor, &inputs, &rules, &notify).await?)
     }
@@ -278,7 +291,7 @@ fn input_for(alert: &Alert, settings: &AlertSettings, cis: &BTreeMap<String, Con
         fingerprint: alert.fingerprint.chars().take(200).collect(),
         firing: alert.status == AlertStatus::Firing,
         title: title.clone(),
-        severity: alert.severity.clone(),
+        severity: alert.severity.as_ref().map(|s| s.chars().take(64).collect()),
         labels: serde_json::to_value(&alert.labels).unwrap_or(Value::Null),
         incident: CreateIncident {
             title: if title.trim().is_empty() { format!("Alert {}", alert.fingerprint) } else { title },

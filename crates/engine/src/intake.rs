@@ -355,6 +355,14 @@ impl Intake {
     }
 
     fn comment(&self, mail: &InboundMail, sender: &UserRecord, ticket: &IncidentRecord, attachments: Vec<NewAttachment>) -> Decision {
+        if sender.user.role.is_agent() && ticket.incident.status.is_open() && is_acknowledgement(&inbound::reply_text(&mail.text)) {
+            let number = ticket.incident.number;
+            return Decision {
+                action: MailAction::Acknowledge { number, actor: self.actor(Some(sender)) },
+                reason: format!("an acknowledgement by {} of {number}", sender.user.username),
+                attachments,
+            };
+        }
         let mut body = inbound::reply_text(&mail.text);
         if body.is_empty() {
             body = "(the reply has no text)".into();
@@ -413,4 +421,32 @@ fn with_skipped(mut text: String, mail: &InboundMail) -> String {
         text.push_str(&format!("\n\n[attachment not kept: {skipped}]"));
     }
     text
+}
+
+/// Whether a reply's text is an acknowledgement: its first word is `ack`,
+/// `acknowledge` or `acknowledged` (any case, punctuation ignored), as an
+/// agent answers a page from a phone.
+fn is_acknowledgement(text: &str) -> bool {
+    let first = text.split_whitespace().next().unwrap_or_default();
+    let word: String = first.chars().filter(|c| c.is_alphabetic()).collect::<String>().to_lowercase();
+    matches!(word.as_str(), "ack" | "acknowledge" | "acknowledged")
+}
+
+#[cfg(test)]
+mod acknowledgement_tests {
+    #[test]
+    fn replies_that_acknowledge() {
+        for (text, ack) in [
+            ("ack", true),
+            ("ACK!", true),
+            ("Acknowledged, on my way", true),
+            ("acknowledge", true),
+            ("ok", false),
+            ("back soon", false),
+            ("", false),
+            ("I ack", false),
+        ] {
+            assert_eq!(super::is_acknowledgement(text), ack, "{text}");
+        }
+    }
 }

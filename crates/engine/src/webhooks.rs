@@ -465,6 +465,7 @@ async fn post(store: &Store, client: &reqwest::Client, n: &NotificationRecord) -
             failed(format!("HTTP {status}: {text}"), status == reqwest::StatusCode::GONE)
         }
         Err(e) if e.is_timeout() => failed(format!("no answer within {} ms", timeout.as_millis()), false),
-        Err(e) => failed(format!("sending: {e}"), false),
+        // Without the URL: an incoming-webhook URL is itself a credential.
+        Err(e) => failed(format!("sending: {}", e.without_url()), false),
     }
 }

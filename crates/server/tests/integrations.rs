@@ -217,7 +217,12 @@ both_backends!(chat_commands_act_only_when_signed, |db: TestDatabase| async move
     let t = setup(&store).await;
     let app = router(AppState::new(store.clone()));
     let secret = "8f742231b10e8888abcd99yyyzzz85a5";
-    integration(&app, &t.admin, json!({"name": "slack-desk", "kind": "slack", "settings": {"requester": "rita"}, "secret": secret})).await;
+    integration(
+        &app,
+        &t.admin,
+        json!({"name": "slack-desk", "kind": "slack", "settings": {"requester": "rita", "map_users_by_name": true}, "secret": secret}),
+    )
+    .await;
     let ts = chrono::Utc::now().timestamp().to_string();
     let open = "token=x&team_id=T1&channel_id=C1&channel_name=it-help&user_id=U1&user_name=alice&command=%2Fincident&text=printer+on+floor+3+is+jammed";
     // A forged signature does nothing.
@@ -363,4 +368,48 @@ both_backends!(subscriptions_schedules_and_policies_refuse_bad_documents, |db: T
     assert_eq!((s, r["acknowledged_by"].as_str()), (StatusCode::OK, Some("alice")), "{r}");
     let (s, _) = call(&app, Method::POST, &format!("/api/v1/incidents/{number}/acknowledge"), Some(&t.agent), None).await;
     assert_eq!(s, StatusCode::CONFLICT);
+});
+
+both_backends!(an_agent_acknowledges_by_replying_ack, |db: TestDatabase| async move {
+    let store = db.store.clone();
+    let t = setup(&store).await;
+    let app = router(AppState::new(store.clone()));
+    let (_, me) = call(&app, Method::PATCH, "/api/v1/users/alice", Some(&t.admin), Some(json!({"email": "alice@example.org"}))).await;
+    assert_eq!(me["email"], "alice@example.org", "{me}");
+    let (_, created) = call(
+        &app,
+        Method::POST,
+        "/api/v1/incidents",
+        Some(&t.rita),
+        Some(json!({"title": "Core switch down", "description": "all floors"})),
+    )
+    .await;
+    let number = created["number"].as_str().unwrap().to_owned();
+    let mail = |id: &str, body: &str| {
+        format!(
+            "From: Alice <alice@example.org>\r\nTo: desk@example.org\r\nSubject: Re: [{number}] Core switch down\r\n\
+             Message-ID: <{id}@example.org>\r\n\r\n{body}\r\n\r\nOn Fri, the service desk wrote:\r\n> You are paged.\r\n"
+        )
+    };
+    let post = |message: String| {
+        let req = Request::builder()
+            .method(Method::POST)
+            .uri("/api/v1/mail/inbound")
+            .header("authorization", format!("Bearer {}", t.admin))
+            .header("content-type", "message/rfc822")
+            .body(Body::from(message))
+            .unwrap();
+        raw(&app, req)
+    };
+    let (s, r) = post(mail("ack-1", "ACK, on my way")).await;
+    assert_eq!((s, r["outcome"].as_str()), (StatusCode::OK, Some("acknowledged")), "{r}");
+    let (s, r) = post(mail("ack-2", "ack")).await;
+    assert_eq!((s, r["outcome"].as_str()), (StatusCode::OK, Some("ignored")), "a second acknowledgement changes nothing: {r}");
+    let (_, history) = call(&app, Method::GET, &format!("/api/v1/incidents/{number}/history"), Some(&t.agent), None).await;
+    let acks: Vec<&Value> = history.as_array().unwrap().iter().filter(|e| e["kind"] == "acknowledged").collect();
+    assert_eq!(acks.len(), 1, "{history}");
+    assert_eq!(acks[0]["actor"], "alice via servicedesk@localhost", "{}", acks[0]);
+    // Any other reply is still a comment.
+    let (_, r) = post(mail("ack-3", "Back online after the reboot.")).await;
+    assert_eq!(r["outcome"], "commented", "{r}");
 });

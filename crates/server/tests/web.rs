@@ -448,3 +448,44 @@ both_backends!(attachments_are_listed_on_the_incident_and_served_by_its_rules, |
     // Not signed in: to the sign-in page.
     assert_eq!(get(&app, &href, None).await.status, StatusCode::SEE_OTHER);
 });
+
+both_backends!(the_console_acknowledges_once_with_its_token, |db: TestDatabase| async move {
+    let store = db.store.clone();
+    let s = setup(&store).await;
+    let app = router(AppState::new(store.clone()));
+    let (status, created) = api(
+        &app,
+        Method::POST,
+        "/api/v1/incidents",
+        &s.admin_api,
+        serde_json::json!({"title": "Core switch down", "description": "all floors"}),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED, "{created}");
+    let number = created["number"].as_str().unwrap().to_owned();
+    let path = format!("/console/incidents/{number}");
+    let alice = session(&s.alice);
+    let page = get(&app, &path, Some(&alice)).await;
+    assert!(page.body.contains(&format!("action=\"{path}/acknowledge\"")), "the button is offered");
+    // Without the form's token: refused, nothing recorded.
+    let res = post(&app, &format!("{path}/acknowledge"), Some(&alice), &[("csrf", "0000")]).await;
+    assert_eq!(res.status, StatusCode::FORBIDDEN);
+    let incident: switchyard_domain::incident::IncidentNumber = number.parse().unwrap();
+    let acknowledged = |store: Store| async move {
+        let history = store.history(incident, true).await.unwrap();
+        history.iter().filter(|e| e.kind == switchyard_domain::history::EventKind::Acknowledged).count()
+    };
+    assert_eq!(acknowledged(store.clone()).await, 0);
+    let res = post(&app, &format!("{path}/acknowledge"), Some(&alice), &[("csrf", &page.csrf())]).await;
+    assert_eq!((res.status, res.location()), (StatusCode::SEE_OTHER, path.as_str()));
+    assert_eq!(acknowledged(store.clone()).await, 1);
+    let page = get(&app, &path, Some(&alice)).await;
+    assert!(page.body.contains("Acknowledged by alice"), "{}", page.body);
+    assert!(!page.body.contains(&format!("action=\"{path}/acknowledge\"")), "offered once");
+    // A requester cannot.
+    let rita = session(&s.rita);
+    let csrf = get(&app, "/portal", Some(&rita)).await.csrf();
+    let res = post(&app, &format!("{path}/acknowledge"), Some(&rita), &[("csrf", &csrf)]).await;
+    assert_ne!(res.status, StatusCode::SEE_OTHER);
+    assert_eq!(acknowledged(store.clone()).await, 1);
+});

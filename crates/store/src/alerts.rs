@@ -114,7 +114,8 @@ impl Store {
             updated_at: Set(now),
         }
         .insert(&*txn)
-        .await?;
+        .await
+        .map_err(|e| crate::error::unique_as_conflict(e, "name", "an integration of this name exists"))?;
         txn.commit().await?;
         Ok((integration_from_row(row)?, token))
     }
@@ -348,6 +349,11 @@ fn lock_key(integration_id: i64, fingerprint: &str) -> i64 {
     i64::from_str_radix(&hex[..15], 16).unwrap_or(0)
 }
 
+/// Whether a database error means "try the whole payload again".
+fn retryable(message: &str) -> bool {
+    message.contains("ux_alerts_fingerprint") || message.contains("deadlock detected") || message.contains("40P01")
+}
+
 /// What to do with one alert, given its fingerprint's record and incident.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Decision {
@@ -406,7 +412,7 @@ impl Store {
     /// Applies a payload's alerts for `integration_id` in one transaction
     /// (see the module doc); `notify` queues deliveries (webhook
     /// subscriptions to `alert.received`) in the same transaction, given
-    /// each applied alert. Retried when a concurrent writer on another
+    /// each applied alert and its incident as it now is. Retried when a concurrent writer on another
     /// node created the same fingerprint first.
     pub async fn apply_alerts(
         &self,
@@ -414,14 +420,21 @@ impl Store {
         actor: &Actor,
         inputs: &[AlertInput],
         rules: &AlertRules,
-        notify: &(dyn Fn(&AlertInput, &AppliedAlert) -> Vec<NewNotification> + Send + Sync),
+        notify: &(dyn Fn(&AlertInput, &AppliedAlert, Option<&IncidentRecord>) -> Vec<NewNotification> + Send + Sync),
     ) -> Result<Vec<AppliedAlert>, StoreError> {
         let mut attempt = 0;
         loop {
             attempt += 1;
             match self.try_apply_alerts(integration_id, actor, inputs, rules, notify).await {
-                Err(StoreError::Database(e)) if attempt < 5 && e.to_string().contains("ux_alerts_fingerprint") => {
-                    tracing::debug!(error = %e, "a concurrent writer created the fingerprint first; applying again");
+                // A concurrent writer created the fingerprint first (another
+                // node without the lock yet), PostgreSQL broke a deadlock with
+                // an edit of one of the incidents, or a person changed one of
+                // them meanwhile: nothing was written; apply again.
+                Err(StoreError::Database(e)) if attempt < 5 && retryable(&e.to_string()) => {
+                    tracing::debug!(error = %e, "applying the alerts again");
+                }
+                Err(StoreError::Conflict { field, .. }) if attempt < 5 && field == "version" => {
+                    tracing::debug!("an incident changed while its alerts were applied; applying again");
                 }
                 other => return other,
             }
@@ -434,7 +447,7 @@ impl Store {
         actor: &Actor,
         inputs: &[AlertInput],
         rules: &AlertRules,
-        notify: &(dyn Fn(&AlertInput, &AppliedAlert) -> Vec<NewNotification> + Send + Sync),
+        notify: &(dyn Fn(&AlertInput, &AppliedAlert, Option<&IncidentRecord>) -> Vec<NewNotification> + Send + Sync),
     ) -> Result<Vec<AppliedAlert>, StoreError> {
         let txn = self.begin().await?;
         let mut fingerprints: Vec<&str> = inputs.iter().map(|i| i.fingerprint.as_str()).collect();
@@ -576,7 +589,7 @@ impl Store {
                 incident: number,
                 occurrences: rows.get(&input.fingerprint).map_or(0, |r| r.occurrences),
             };
-            notifications.extend(notify(input, &done));
+            notifications.extend(notify(input, &done, number.and_then(|n| incidents.get(&n.0))));
             applied.push(done);
         }
         for fp in dirty {

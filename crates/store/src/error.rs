@@ -57,6 +57,15 @@ impl StoreError {
     }
 }
 
+/// A unique-index violation as a conflict on `field`; other errors as they are.
+pub(crate) fn unique_as_conflict(e: sea_orm::DbErr, field: &str, message: &str) -> StoreError {
+    if matches!(e.sql_err(), Some(sea_orm::SqlErr::UniqueConstraintViolation(_))) {
+        StoreError::Conflict { field: field.into(), message: message.into() }
+    } else {
+        StoreError::Database(e)
+    }
+}
+
 /// Decodes a JSON document the store wrote; a failure means the row was
 /// damaged (a bug or manual tampering), reported as [`StoreError::Corrupt`].
 pub(crate) fn stored_json(what: &'static str, text: &str) -> Result<serde_json::Value, StoreError> {

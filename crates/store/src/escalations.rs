@@ -163,6 +163,19 @@ impl WriteTxn {
     }
 }
 
+impl WriteTxn {
+    /// Whether the incident was acknowledged after the event `seq`.
+    pub async fn acknowledged_after(&self, number: IncidentNumber, seq: i64) -> Result<bool, StoreError> {
+        let row = crate::entity::incident_event::Entity::find()
+            .filter(crate::entity::incident_event::Column::IncidentId.eq(number.0))
+            .filter(crate::entity::incident_event::Column::Kind.eq(EventKind::Acknowledged.as_str()))
+            .filter(crate::entity::incident_event::Column::Seq.gt(seq))
+            .one(&self.txn)
+            .await?;
+        Ok(row.is_some())
+    }
+}
+
 impl Store {
     /// An incident's escalation.
     pub async fn escalation(&self, number: IncidentNumber) -> Result<Option<EscalationRecord>, StoreError> {
@@ -180,21 +193,48 @@ impl Store {
 
     /// A person acknowledges an open incident: one `acknowledged` history
     /// entry, the escalation (if any) stops and its pending level is
-    /// removed, all in one transaction. A second acknowledgement is a
-    /// conflict and writes nothing.
+    /// removed, all in one transaction. A second acknowledgement of the same
+    /// escalation (or, without one, of the incident) is a conflict and
+    /// writes nothing; after a reopen restarted paging, it can be
+    /// acknowledged again.
+    ///
+    /// Locks in the order the scheduler's firing of a level takes them
+    /// (the incident row first, serialising acknowledgements, then the
+    /// timers, then the escalation), so the two never deadlock.
     pub async fn acknowledge(&self, number: IncidentNumber, actor: &Actor) -> Result<Option<EscalationRecord>, StoreError> {
         let txn = self.begin().await?;
-        let incident = load_incidents(&*txn, &[number]).await?.pop().ok_or_else(|| StoreError::not_found("incident", number))?;
+        let after = txn.acknowledge(number, actor).await?;
+        txn.commit().await?;
+        Ok(after)
+    }
+}
+
+impl WriteTxn {
+    /// [`Store::acknowledge`] inside this transaction (mail intake
+    /// acknowledges with the message's record); a refusal writes nothing.
+    pub async fn acknowledge(&self, number: IncidentNumber, actor: &Actor) -> Result<Option<EscalationRecord>, StoreError> {
+        let txn = self;
+        crate::entity::incident::Entity::find_by_id(number.0)
+            .lock_exclusive()
+            .one(&**txn)
+            .await?
+            .ok_or_else(|| StoreError::not_found("incident", number))?;
+        let incident = load_incidents(&**txn, &[number]).await?.pop().ok_or_else(|| StoreError::not_found("incident", number))?;
         if !incident.incident.status.is_open() {
             return Err(StoreError::Conflict {
                 field: "status".into(),
                 message: format!("{number} is {}; only an open incident can be acknowledged", incident.incident.status),
             });
         }
+        let existing = txn.escalation(number).await?;
+        // An acknowledgement counts for the escalation it ended; without
+        // one, for the incident.
+        let since = existing.as_ref().map_or(0, |e| time::to_micros(e.started_at));
         let already = crate::entity::incident_event::Entity::find()
             .filter(crate::entity::incident_event::Column::IncidentId.eq(number.0))
             .filter(crate::entity::incident_event::Column::Kind.eq(EventKind::Acknowledged.as_str()))
-            .one(&*txn)
+            .filter(crate::entity::incident_event::Column::CreatedAt.gte(since))
+            .one(&**txn)
             .await?;
         if let Some(e) = already {
             return Err(StoreError::Conflict {
@@ -203,20 +243,19 @@ impl Store {
             });
         }
         let now = time::now();
-        let existing = txn.escalation(number).await?;
         if existing.as_ref().is_some_and(|e| e.status == EscalationStatus::Active) {
+            timer::Entity::delete_many()
+                .filter(timer::Column::IncidentId.eq(number.0))
+                .filter(timer::Column::Kind.eq(ESCALATION_TIMER))
+                .exec(&**txn)
+                .await?;
             escalation::Entity::update_many()
                 .col_expr(escalation::Column::Status, EscalationStatus::Acknowledged.as_str().into())
                 .col_expr(escalation::Column::AcknowledgedAt, Some(time::to_micros(now)).into())
                 .col_expr(escalation::Column::AcknowledgedBy, actor.user_id.into())
                 .col_expr(escalation::Column::UpdatedAt, time::to_micros(now).into())
                 .filter(escalation::Column::IncidentId.eq(number.0))
-                .exec(&*txn)
-                .await?;
-            timer::Entity::delete_many()
-                .filter(timer::Column::IncidentId.eq(number.0))
-                .filter(timer::Column::Kind.eq(ESCALATION_TIMER))
-                .exec(&*txn)
+                .exec(&**txn)
                 .await?;
         }
         let entry = HistoryEntry {
@@ -228,8 +267,6 @@ impl Store {
             visibility: Visibility::Public,
         };
         txn.append_events(now, [(actor, number, entry)]).await?;
-        let after = txn.escalation(number).await?;
-        txn.commit().await?;
-        Ok(after)
+        txn.escalation(number).await
     }
 }

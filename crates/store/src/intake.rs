@@ -34,6 +34,8 @@ pub enum InboundOutcome {
     Commented,
     /// It became a comment and reopened the resolved incident.
     Reopened,
+    /// An agent's reply acknowledged the incident (stopping its paging).
+    Acknowledged,
     /// It was a bounce of one of our notifications, now failed.
     Bounced,
     /// Nobody wrote it to us (auto-reply, list mail, our own mail, a
@@ -52,6 +54,7 @@ impl InboundOutcome {
         InboundOutcome::Created,
         InboundOutcome::Commented,
         InboundOutcome::Reopened,
+        InboundOutcome::Acknowledged,
         InboundOutcome::Bounced,
         InboundOutcome::Ignored,
         InboundOutcome::Refused,
@@ -64,6 +67,7 @@ impl InboundOutcome {
             InboundOutcome::Created => "created",
             InboundOutcome::Commented => "commented",
             InboundOutcome::Reopened => "reopened",
+            InboundOutcome::Acknowledged => "acknowledged",
             InboundOutcome::Bounced => "bounced",
             InboundOutcome::Ignored => "ignored",
             InboundOutcome::Refused => "refused",
@@ -178,6 +182,14 @@ pub enum MailAction {
         actor: Actor,
         /// [`InboundOutcome::Commented`] or [`InboundOutcome::Reopened`].
         outcome: InboundOutcome,
+    },
+    /// An agent's "ack" reply: acknowledge the incident (an incident
+    /// acknowledged already is only recorded, as ignored).
+    Acknowledge {
+        /// The incident.
+        number: IncidentNumber,
+        /// Who.
+        actor: Actor,
     },
     /// A bounce: the notification failed for good.
     Bounce {
@@ -329,6 +341,14 @@ impl Store {
             MailAction::Update { number, edit, actor, outcome } => {
                 let record = txn.edit_incident(number, edit.as_ref(), None, &actor).await?;
                 (outcome, Some(record), None)
+            }
+            MailAction::Acknowledge { number, actor } => {
+                let outcome = match txn.acknowledge(number, &actor).await {
+                    Ok(_) => InboundOutcome::Acknowledged,
+                    Err(StoreError::Conflict { .. }) => InboundOutcome::Ignored,
+                    Err(e) => return Err(e),
+                };
+                (outcome, txn.incidents(&[number]).await?.pop(), None)
             }
             MailAction::Bounce { notification_id, error } => {
                 txn.fail_notification_for_good(notification_id, &error).await?;

@@ -122,7 +122,8 @@ impl Store {
             updated_at: Set(now),
         }
         .insert(&*txn)
-        .await?;
+        .await
+        .map_err(|e| crate::error::unique_as_conflict(e, "name", "a webhook subscription of this name exists"))?;
         txn.commit().await?;
         subscription_from_row(row)
     }

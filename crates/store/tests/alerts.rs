@@ -10,7 +10,7 @@ use switchyard_store::{
     NewNotification, NewSubscription, Store, StoreError, UserInput, Visibility, both_backends,
 };
 
-fn no_deliveries(_: &AlertInput, _: &AppliedAlert) -> Vec<NewNotification> {
+fn no_deliveries(_: &AlertInput, _: &AppliedAlert, _: Option<&switchyard_store::IncidentRecord>) -> Vec<NewNotification> {
     Vec::new()
 }
 
@@ -196,6 +196,20 @@ both_backends!(acknowledging_stops_the_escalation_once, |db: TestDatabase| async
     let kinds: Vec<EventKind> = store.history(number, true).await.unwrap().iter().map(|e| e.kind).collect();
     assert_eq!(kinds.iter().filter(|k| **k == EventKind::Paged).count(), 1);
     assert_eq!(kinds.iter().filter(|k| **k == EventKind::Acknowledged).count(), 1);
+    // Paging restarted (the incident was reopened): it can be acknowledged again.
+    tokio::time::sleep(std::time::Duration::from_millis(2)).await;
+    let txn = store.begin().await.unwrap();
+    assert!(txn.start_escalation(number, "sre", chrono::Utc::now()).await.unwrap(), "an ended escalation restarts");
+    txn.commit().await.unwrap();
+    let again = store.acknowledge(number, &person).await.unwrap().unwrap();
+    assert_eq!(again.status, EscalationStatus::Acknowledged);
+    // Concurrent acknowledgements: exactly one wins.
+    tokio::time::sleep(std::time::Duration::from_millis(2)).await;
+    let txn = store.begin().await.unwrap();
+    txn.start_escalation(number, "sre", chrono::Utc::now()).await.unwrap();
+    txn.commit().await.unwrap();
+    let (a, b) = tokio::join!(store.acknowledge(number, &person), store.acknowledge(number, &person));
+    assert_eq!(u8::from(a.is_ok()) + u8::from(b.is_ok()), 1, "{a:?} {b:?}");
     // A resolved incident cannot be acknowledged.
     store.apply_alerts(integration, &actor(), &[alert("ack-1", false)], &rules(), &no_deliveries).await.unwrap();
     let n2 =

@@ -168,6 +168,14 @@ pub async fn work_note(state: &AppState, caller: &Principal, number: &str, body:
     Ok(state.store.add_note(number, body, Visibility::Internal, &Actor::user(caller)).await?)
 }
 
+/// An agent acknowledges an open incident: recorded in its history, and
+/// its escalation (if it is being paged) stops.
+pub async fn acknowledge(state: &AppState, caller: &Principal, number: &str) -> ApiResult<Option<switchyard_store::EscalationRecord>> {
+    require(caller, Need::Agent)?;
+    let number = parse_number(number)?;
+    Ok(state.store.acknowledge(number, &Actor::user(caller)).await?)
+}
+
 /// The incident's history, oldest first; requesters never see work notes.
 pub async fn history(state: &AppState, caller: &Principal, number: &str) -> ApiResult<Vec<EventRecord>> {
     let record = visible(state, caller, number).await?;

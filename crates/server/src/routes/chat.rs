@@ -6,8 +6,8 @@
 //! or `Authorization: Token ...`). A forged request is a 401 and does
 //! nothing. `/incident printer on floor 3 is jammed` opens an incident
 //! (channel `chat`); `/incident INC-000123 it works again` comments on one.
-//! The chat user is the Switchyard user of the same username when there is
-//! one, else the integration's `requester`.
+//! The chat user acts as the integration's `requester`, or, with
+//! `map_users_by_name`, as the Switchyard user of the same username.
 
 use axum::Json;
 use axum::body::Bytes;
@@ -51,6 +51,11 @@ pub async fn post_chat(State(state): State<AppState>, Path(name): Path<String>, 
             let now = chrono::Utc::now().timestamp();
             verify_slack(&secret, header(&headers, "x-slack-request-timestamp"), header(&headers, "x-slack-signature"), &body, now)
                 .map_err(forged)?;
+            // Slack retries an event it thinks was not taken; the first
+            // delivery was (or is being) handled.
+            if content_type.starts_with("application/json") && headers.contains_key("x-slack-retry-num") {
+                return Ok(Json(json!({})));
+            }
             if content_type.starts_with("application/json") {
                 match parse_slack_event(&body).map_err(bad)? {
                     SlackEvent::UrlVerification { challenge } => return Ok(Json(json!({"challenge": challenge}))),
@@ -78,11 +83,13 @@ pub async fn post_chat(State(state): State<AppState>, Path(name): Path<String>, 
 async fn chat_user(state: &AppState, integration: &IntegrationRecord, request: &ChatRequest) -> ApiResult<UserRecord> {
     let settings: ChatSettings = serde_json::from_value(integration.settings.clone())
         .map_err(|e| ApiError::internal(&format_args!("integration `{}`: {e}", integration.name)))?;
-    let username = request.user_name.to_lowercase();
-    match state.store.get_user(&username).await {
-        Ok(u) if u.user.active => return Ok(u),
-        Ok(_) | Err(StoreError::NotFound { .. }) => {}
-        Err(e) => return Err(e.into()),
+    if settings.map_users_by_name {
+        let username = request.user_name.to_lowercase();
+        match state.store.get_user(&username).await {
+            Ok(u) if u.user.active => return Ok(u),
+            Ok(_) | Err(StoreError::NotFound { .. }) => {}
+            Err(e) => return Err(e.into()),
+        }
     }
     Ok(state.store.get_user(&settings.requester).await?)
 }

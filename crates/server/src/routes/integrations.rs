@@ -125,8 +125,14 @@ pub struct IntegrationPatch {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ChatSettings {
-    /// Who incidents are logged for when the chat user is not known.
+    /// Who incidents are logged for (and comments written as), unless
+    /// `map_users_by_name` maps the chat user.
     pub requester: String,
+    /// Act as the Switchyard user whose username is the chat user's name.
+    /// Only for chat systems where people cannot choose their name freely
+    /// (Slack lets people edit theirs): off by default.
+    #[serde(default)]
+    pub map_users_by_name: bool,
 }
 
 /// Checks an integration's kind, settings and secret.
@@ -309,6 +315,9 @@ fn unauthenticated() -> ApiError {
 }
 
 async fn receive(state: &AppState, kind: &str, token: Option<&str>, body: &[u8]) -> ApiResult<Json<AlertsReceivedDto>> {
+    if !ALERT_KINDS.contains(&kind) {
+        return Err(ApiError::not_found(format_args!("alert endpoint `{kind}` (one of {})", ALERT_KINDS.join(", "))));
+    }
     let token = token.filter(|t| !t.is_empty()).ok_or_else(unauthenticated)?;
     let integration = state.store.integration_by_token(token).await?.ok_or_else(unauthenticated)?;
     if integration.kind != kind {

@@ -55,7 +55,7 @@ pub struct InboundDto {
     pub subject: String,
     /// Bytes.
     pub size: i64,
-    /// `created`, `commented`, `reopened`, `bounced`, `ignored`, `refused` or `failed`.
+    /// `created`, `commented`, `reopened`, `acknowledged`, `bounced`, `ignored`, `refused` or `failed`.
     pub outcome: String,
     /// Why, in words.
     pub reason: String,
@@ -102,7 +102,7 @@ pub struct ReceiveQuery {
 
 /// Hand a raw RFC 5322 message to intake (admin): the body is the message
 /// as received. Whatever it is, the answer is its record: created,
-/// commented, reopened, bounced, ignored, refused or failed, with the reason.
+/// commented, reopened, acknowledged, bounced, ignored, refused or failed, with the reason.
 #[utoipa::path(post, path = "/api/v1/mail/inbound", tag = "mail", params(ReceiveQuery),
     request_body(content = String, content_type = "message/rfc822"),
     responses((status = 200, body = InboundDto), (status = 403, body = ErrorBody), (status = 413, body = ErrorBody)), security(("bearer" = [])))]

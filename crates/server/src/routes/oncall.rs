@@ -13,7 +13,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use switchyard_domain::oncall::Schedule;
 use switchyard_engine::pager::parse_policy;
-use switchyard_store::{Actor, EscalationRecord, NamedDocument};
+use switchyard_store::{EscalationRecord, NamedDocument};
 use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
@@ -304,10 +304,9 @@ pub struct AcknowledgedDto {
     responses((status = 200, body = AcknowledgedDto), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)),
     security(("bearer" = [])))]
 pub async fn acknowledge(State(state): State<AppState>, caller: Agent, Path(number): Path<String>) -> ApiResult<Json<AcknowledgedDto>> {
-    let number = parse_number(&number)?;
-    let escalation = state.store.acknowledge(number, &Actor::user(&caller.0)).await?;
+    let escalation = crate::app::incidents::acknowledge(&state, &caller.0, &number).await?;
     Ok(Json(AcknowledgedDto {
-        incident: number.to_string(),
+        incident: parse_number(&number)?.to_string(),
         acknowledged_by: caller.0.username.clone(),
         escalation: escalation.map(Into::into),
     }))

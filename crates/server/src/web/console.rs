@@ -38,6 +38,7 @@ pub fn router() -> Router<AppState> {
         .route("/console/incidents/{number}/assignment", post(assign))
         .route("/console/incidents/{number}/transition", post(transition))
         .route("/console/incidents/{number}/notes", post(add_note))
+        .route("/console/incidents/{number}/acknowledge", post(acknowledge))
 }
 
 /// Counts on queue tabs stop here ("1000+").
@@ -506,6 +507,10 @@ struct IncidentPage {
     resolution_codes: Vec<(&'static str, String)>,
     priorities: Vec<&'static str>,
     attachments: Vec<view::AttachmentView>,
+    /// Paging: where the escalation stands, in words (empty: not paged).
+    paging: String,
+    /// Whether the acknowledge button is offered.
+    can_acknowledge: bool,
     errors: FormErrors,
 }
 
@@ -602,8 +607,28 @@ async fn incident_view(
         Some(g) => state.store.get_group(g).await?.members,
         None => Vec::new(),
     };
+    let escalation = state.store.escalation(record.incident.number).await?;
+    let since = escalation.as_ref().map(|e| e.started_at);
+    let acknowledged = events
+        .iter()
+        .rev()
+        .find(|e| e.kind == switchyard_domain::history::EventKind::Acknowledged && since.is_none_or(|s| e.created_at >= s));
+    let paging = match (&escalation, acknowledged) {
+        (_, Some(ack)) => format!("Acknowledged by {} at {}", ack.actor.name, view::when(ack.created_at)),
+        (Some(e), None) => match e.status {
+            switchyard_store::EscalationStatus::Active => format!("Paging: level {} of escalation policy {}", e.level + 1, e.policy),
+            switchyard_store::EscalationStatus::Exhausted => {
+                format!("Every level of escalation policy {} was paged; nobody acknowledged", e.policy)
+            }
+            _ => format!("Paging under {} stopped", e.policy),
+        },
+        (None, None) => String::new(),
+    };
+    let can_acknowledge = record.incident.status.is_open() && acknowledged.is_none();
     let l = Layout::signed_in(me, headers, "console", format!("{} {}", i.number, i.title));
     Ok(IncidentPage {
+        paging,
+        can_acknowledge,
         l,
         selected: i.assignee.clone(),
         i,
@@ -814,6 +839,22 @@ struct NoteForm {
     body: String,
     /// `comment` (the requester sees it) or `work_note` (internal).
     kind: String,
+}
+
+/// The acknowledge form carries only its token.
+#[derive(Debug, Deserialize)]
+struct AcknowledgeForm {}
+
+/// `POST .../acknowledge`: the agent takes the page.
+async fn acknowledge(
+    State(state): State<AppState>,
+    agent: Agent<Web>,
+    headers: HeaderMap,
+    Path(number): Path<String>,
+    CsrfForm(AcknowledgeForm {}): CsrfForm<AcknowledgeForm>,
+) -> Result<Response, WebError> {
+    let result = incidents::acknowledge(&state, agent.principal(), &number).await.map(drop);
+    after(&state, &agent, &headers, &number, "acknowledge", result).await
 }
 
 /// `POST .../notes`: a public comment or an internal work note.
