@@ -349,6 +349,10 @@ fn lock_key(integration_id: i64, fingerprint: &str) -> i64 {
     i64::from_str_radix(&hex[..15], 16).unwrap_or(0)
 }
 
+/// What queues an applied alert's deliveries: given the alert, what came
+/// of it and its incident as it now is.
+pub type AlertDeliveries = dyn Fn(&AlertInput, &AppliedAlert, Option<&IncidentRecord>) -> Vec<NewNotification> + Send + Sync;
+
 /// Whether a database error means "try the whole payload again".
 fn retryable(message: &str) -> bool {
     message.contains("ux_alerts_fingerprint") || message.contains("deadlock detected") || message.contains("40P01")
@@ -420,7 +424,7 @@ impl Store {
         actor: &Actor,
         inputs: &[AlertInput],
         rules: &AlertRules,
-        notify: &(dyn Fn(&AlertInput, &AppliedAlert, Option<&IncidentRecord>) -> Vec<NewNotification> + Send + Sync),
+        notify: &AlertDeliveries,
     ) -> Result<Vec<AppliedAlert>, StoreError> {
         let mut attempt = 0;
         loop {
@@ -447,7 +451,7 @@ impl Store {
         actor: &Actor,
         inputs: &[AlertInput],
         rules: &AlertRules,
-        notify: &(dyn Fn(&AlertInput, &AppliedAlert, Option<&IncidentRecord>) -> Vec<NewNotification> + Send + Sync),
+        notify: &AlertDeliveries,
     ) -> Result<Vec<AppliedAlert>, StoreError> {
         let txn = self.begin().await?;
         let mut fingerprints: Vec<&str> = inputs.iter().map(|i| i.fingerprint.as_str()).collect();

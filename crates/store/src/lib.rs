@@ -52,7 +52,7 @@ mod txn;
 mod webhooks;
 mod workflow_defs;
 
-pub use alerts::{AlertInput, AlertOutcome, AlertRecord, AlertRules, AppliedAlert, IntegrationRecord, NewIntegration};
+pub use alerts::{AlertDeliveries, AlertInput, AlertOutcome, AlertRecord, AlertRules, AppliedAlert, IntegrationRecord, NewIntegration};
 pub use cmdb::{CiInput, CiPatch, ImpactEntry, RelationshipRecord};
 pub use directory::{GroupInput, GroupPatch, GroupRecord, Principal, TokenRecord, UserInput, UserPatch, UserRecord, hash_token};
 pub use error::StoreError;
