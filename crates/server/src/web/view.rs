@@ -364,6 +364,8 @@ impl From<&EventRecord> for EventView {
                 show(&e.old_value),
                 show(&e.new_value)
             ),
+            "paged" => e.body.as_deref().map_or_else(|| "paged someone".to_owned(), |b| b.replacen("Paged", "paged", 1)),
+            "acknowledged" => "acknowledged the incident".to_owned(),
             other => other.replace('_', " "),
         };
         Self {
