@@ -21,6 +21,7 @@ mod m20261203_000004_engine_v2;
 mod m20261203_000005_delivery;
 mod m20261204_000006_intake;
 mod m20261204_000007_integrations;
+mod m20261208_000008_tickets;
 
 /// Runs Switchyard's migrations.
 pub struct Migrator;
@@ -36,6 +37,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261203_000005_delivery::Migration),
             Box::new(m20261204_000006_intake::Migration),
             Box::new(m20261204_000007_integrations::Migration),
+            Box::new(m20261208_000008_tickets::Migration),
         ]
     }
 }

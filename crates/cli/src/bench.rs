@@ -448,6 +448,9 @@ async fn seed(a: SeedArgs, settings: &Settings) -> anyhow::Result<()> {
                 let categories = ["network", "email", "hardware", "software", "access"];
                 let (title, description) = seeded_text(i);
                 let request = CreateIncident {
+                    kind: Default::default(),
+                    details: Default::default(),
+                    checklist: Vec::new(),
                     title,
                     description,
                     requester: requester.clone(),

@@ -5,10 +5,12 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
+use crate::checklist::{ChecklistItem, check_items};
 use crate::error::{DomainError, Violations};
 use crate::incident::{
     Channel, Incident, IncidentNumber, LABEL_MAX, Level, Priority, Status, TEXT_MAX, TITLE_MAX, check_label, check_text,
 };
+use crate::kind::{Kind, check_details};
 use crate::lifecycle::status_after_assignment;
 use crate::priority::PriorityMatrix;
 
@@ -59,6 +61,12 @@ pub struct NewIncident {
     pub assignee_id: Option<i64>,
     /// Custom fields object (validated separately against the admin schema).
     pub custom_fields: Value,
+    /// What kind of ticket it is.
+    pub kind: Kind,
+    /// Kind-specific details (`null`: none).
+    pub details: Value,
+    /// Processing steps (from a template or given).
+    pub checklist: Vec<ChecklistItem>,
 }
 
 /// A partial edit. `None` leaves a field alone; `Some(None)` clears an
@@ -91,6 +99,8 @@ pub struct IncidentPatch {
     pub escalation_level: Option<u8>,
     /// Replacement custom fields object.
     pub custom_fields: Option<Value>,
+    /// Replacement kind-specific details.
+    pub details: Option<Value>,
 }
 
 /// One field's change, as recorded in the history.
@@ -132,6 +142,14 @@ pub fn create(new: NewIncident, number: IncidentNumber, matrix: &PriorityMatrix,
     v.check(new.assignee_id.is_some() && new.assignment_group_id.is_none(), "assignee", "requires_group", || {
         "an assignee needs an assignment group".into()
     });
+    check_items(&mut v, "checklist", new.checklist.iter().map(|i| i.text.as_str()));
+    let details = match check_details(new.kind, &new.details) {
+        Ok(d) => d,
+        Err(e) => {
+            v.absorb(Err(e));
+            Value::Null
+        }
+    };
     v.finish()?;
     let priority = new.priority_override.as_ref().map_or_else(|| matrix.priority(new.impact, new.urgency), |o| o.priority);
     let status = if new.assignment_group_id.is_some() { status_after_assignment(Status::New) } else { Status::New };
@@ -165,6 +183,9 @@ pub fn create(new: NewIncident, number: IncidentNumber, matrix: &PriorityMatrix,
         resolved_at: None,
         closed_at: None,
         version: 1,
+        kind: new.kind,
+        details,
+        checklist: new.checklist,
     })
 }
 
@@ -255,6 +276,12 @@ pub fn apply_patch(
     if let Some(c) = &patch.custom_fields {
         next.custom_fields = c.clone();
     }
+    if let Some(d) = &patch.details {
+        match check_details(current.kind, d) {
+            Ok(d) => next.details = d,
+            Err(e) => v.absorb(Err(e)),
+        }
+    }
     if next.assignment_group_id.is_some() {
         next.status = status_after_assignment(next.status);
     }
@@ -304,6 +331,7 @@ pub fn diff(old: &Incident, new: &Incident) -> Vec<FieldChange> {
     push("assignee", json!(old.assignee_id), json!(new.assignee_id));
     push("escalation_level", json!(old.escalation_level), json!(new.escalation_level));
     push("custom_fields", old.custom_fields.clone(), new.custom_fields.clone());
+    push("details", old.details.clone(), new.details.clone());
     changes
 }
 
@@ -328,6 +356,9 @@ mod tests {
             assignment_group_id: None,
             assignee_id: None,
             custom_fields: json!({}),
+            kind: Kind::Incident,
+            details: Value::Null,
+            checklist: Vec::new(),
         }
     }
 

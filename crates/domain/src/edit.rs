@@ -63,6 +63,8 @@ pub struct IncidentUpdate {
     pub escalation_level: Option<u8>,
     /// Replacement custom fields.
     pub custom_fields: Option<Value>,
+    /// Replacement kind-specific details (see [`crate::kind::check_details`]).
+    pub details: Option<Value>,
     /// Refuse the edit unless the incident is still at this version
     /// (checked by the store before it applies the edit).
     pub expected_version: Option<i64>,
@@ -95,6 +97,7 @@ impl IncidentUpdate {
         add(self.assignee.is_some(), "assignee");
         add(self.escalation_level.is_some(), "escalation_level");
         add(self.custom_fields.is_some(), "custom_fields");
+        add(self.details.is_some(), "details");
         fields
     }
 
@@ -117,6 +120,7 @@ impl IncidentUpdate {
             "assignee" => take(&mut self.assignee),
             "escalation_level" => take(&mut self.escalation_level),
             "custom_fields" => take(&mut self.custom_fields),
+            "details" => take(&mut self.details),
             _ => false,
         }
     }
@@ -468,6 +472,7 @@ fn resolve(current: &Incident, update: &IncidentUpdate, refs: &References, rules
         assignee_id,
         escalation_level: update.escalation_level,
         custom_fields: update.custom_fields.clone(),
+        details: update.details.clone(),
     })
 }
 
@@ -481,6 +486,19 @@ fn transition(incident: &mut Incident, request: &TransitionRequest, now: DateTim
         has_assignee: incident.assignee_id.is_some(),
     };
     let effect = check_transition(facts, request)?;
+    if effect.status == Status::Resolved
+        && let Some(item) = crate::checklist::first_required_open(&incident.checklist)
+    {
+        let index = incident.checklist.iter().position(|i| i == item).unwrap_or_default();
+        return Err(DomainError::TransitionPrecondition {
+            to: Status::Resolved,
+            violations: vec![crate::error::Violation::new(
+                format!("checklist/{}", index + 1),
+                "required_open",
+                format!("checklist item {} `{}` is required and not done", index + 1, item.text),
+            )],
+        });
+    }
     let before = incident.clone();
     incident.status = effect.status;
     incident.pending_reason = effect.pending_reason;

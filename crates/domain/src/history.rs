@@ -28,6 +28,11 @@ named_enum! {
         Paged = "paged",
         /// A person acknowledged the incident (stops its escalation).
         Acknowledged = "acknowledged",
+        /// A link to another ticket was added (field `links`; the new
+        /// value names the type, this ticket's end and the other number).
+        Linked = "linked",
+        /// A link to another ticket was removed (the old value says which).
+        Unlinked = "unlinked",
     }
 }
 

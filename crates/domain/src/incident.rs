@@ -16,8 +16,12 @@ pub const TEXT_MAX: usize = 20_000;
 /// Longest accepted category, subcategory or reason, in characters.
 pub const LABEL_MAX: usize = 100;
 
-/// The human number of an incident, `INC-000123`. The numeric part is the
-/// incident's primary key, allocated gap-free by the store.
+/// The number of a ticket: its primary key, allocated gap-free by the
+/// store from one sequence for every kind. Displayed on its own it reads
+/// `INC-000123`; a ticket's own number carries its kind's prefix
+/// ([`Incident::display_number`]). Any kind's prefix parses, so
+/// `REQ-000123` and `INC-000123` name the same ticket (a link written
+/// before a conversion still finds it).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct IncidentNumber(pub i64);
 
@@ -36,8 +40,8 @@ impl FromStr for IncidentNumber {
     type Err = DomainError;
 
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        let bad = || DomainError::invalid("number", "format", format!("`{s}` is not an incident number like INC-000123"));
-        let digits = s.strip_prefix(Self::PREFIX).ok_or_else(bad)?;
+        let bad = || DomainError::invalid("number", "format", format!("`{s}` is not a ticket number like INC-000123 or REQ-000045"));
+        let (_, digits) = crate::kind::Kind::split_number(s).ok_or_else(bad)?;
         if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) || digits.len() > 18 {
             return Err(bad());
         }
@@ -350,6 +354,20 @@ pub struct Incident {
     pub closed_at: Option<DateTime<Utc>>,
     /// Bumped on every change, for optimistic concurrency.
     pub version: i64,
+    /// What kind of ticket it is.
+    pub kind: crate::kind::Kind,
+    /// Kind-specific details (see [`crate::kind::check_details`]), a JSON
+    /// object.
+    pub details: serde_json::Value,
+    /// Processing steps; required ones gate resolving.
+    pub checklist: Vec<crate::checklist::ChecklistItem>,
+}
+
+impl Incident {
+    /// The ticket's own number with its kind's prefix: `REQ-000045`.
+    pub fn display_number(&self) -> String {
+        self.kind.number(self.number.0)
+    }
 }
 
 /// Checks a required free-text field.
@@ -378,7 +396,8 @@ mod tests {
             assert_eq!(IncidentNumber(n).to_string(), text);
             assert_eq!(text.parse::<IncidentNumber>().unwrap(), IncidentNumber(n));
         }
-        for bad in ["", "INC-", "inc-000001", "INC-00x1", "INC-000000", "INC--1", "CHG-000001"] {
+        assert_eq!("REQ-000042".parse::<IncidentNumber>().unwrap(), IncidentNumber(42));
+        for bad in ["", "INC-", "inc-000001", "INC-00x1", "INC-000000", "INC--1", "XYZ-000001", "CHG-"] {
             assert!(bad.parse::<IncidentNumber>().is_err(), "{bad} should not parse");
         }
     }

@@ -1,7 +1,9 @@
 //! The Switchyard incident domain, as pure Rust.
 //!
 //! This crate owns the vocabulary every other crate speaks: incidents and
-//! their numbers, the impact x urgency priority matrix, the incident
+//! their numbers, the kinds of ticket (incidents, service requests,
+//! problems and changes) with their details, links between tickets,
+//! processing checklists and the templates that carry them, the impact x urgency priority matrix, the incident
 //! lifecycle (which status changes are allowed and what each one needs),
 //! configuration items with their typed relationships and the impact walk
 //! over them, users, roles and groups, and validation of admin-defined custom
@@ -16,6 +18,7 @@
 
 pub mod calendar;
 pub mod changes;
+pub mod checklist;
 pub mod cmdb;
 pub mod custom_fields;
 pub mod directory;
@@ -24,7 +27,9 @@ pub mod edit;
 pub mod error;
 pub mod history;
 pub mod incident;
+pub mod kind;
 pub mod lifecycle;
+pub mod links;
 pub mod oncall;
 pub mod priority;
 pub mod sla;

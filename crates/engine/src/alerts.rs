@@ -294,6 +294,9 @@ fn input_for(alert: &Alert, settings: &AlertSettings, cis: &BTreeMap<String, Con
         severity: alert.severity.as_ref().map(|s| s.chars().take(64).collect()),
         labels: serde_json::to_value(&alert.labels).unwrap_or(Value::Null),
         incident: CreateIncident {
+            kind: Default::default(),
+            details: Default::default(),
+            checklist: Vec::new(),
             title: if title.trim().is_empty() { format!("Alert {}", alert.fingerprint) } else { title },
             description: description.chars().take(20_000).collect(),
             requester: settings.requester.clone(),

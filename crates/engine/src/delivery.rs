@@ -1,6 +1,7 @@
 //! The delivery worker: a reader of the notifications outbox in the one
 //! outbox loop. It claims due notifications under a lease, resolves their
-//! recipients (usernames, `group:<name>` to the members, plain
+//! recipients (usernames, `group:<name>` to the members, `watchers` to the
+//! ticket's watchers, plain
 //! addresses), renders the template with the ticket (the one an admin
 //! stored for the notification's `<workflow>.<step>`, else their
 //! `default`, else the built-in one), sends the mail and records the
@@ -121,10 +122,15 @@ fn failed(error: impl Into<String>, permanent: bool) -> DeliveryOutcome {
     DeliveryOutcome::Failed { error: error.into(), permanent }
 }
 
-/// The addresses of a notification's recipients.
-async fn addresses(store: &Store, recipients: &[String]) -> Result<Vec<Mailbox>, EngineError> {
+/// The addresses of a notification's recipients: usernames, plain
+/// addresses, `group:<name>` (its members) and `watchers` (the ticket's).
+async fn addresses(store: &Store, recipients: &[String], watchers: &[String]) -> Result<Vec<Mailbox>, EngineError> {
     let mut names = Vec::new();
     for r in recipients {
+        if r == "watchers" {
+            names.extend(watchers.iter().cloned());
+            continue;
+        }
         match r.strip_prefix("group:") {
             Some(group) => match store.get_group(group).await {
                 Ok(g) => names.extend(g.members),
@@ -155,11 +161,6 @@ async fn addresses(store: &Store, recipients: &[String]) -> Result<Vec<Mailbox>,
 }
 
 async fn deliver(store: &Store, settings: &MailSettings, templates: &Templates, n: &NotificationRecord) -> DeliveryOutcome {
-    let to = match addresses(store, &n.notification.recipients).await {
-        Ok(to) if to.is_empty() => return failed("no recipient has an email address", true),
-        Ok(to) => to,
-        Err(e) => return failed(format!("resolving recipients: {e}"), false),
-    };
     let ticket = match n.notification.incident_id {
         Some(id) => match store.get_incident(IncidentNumber(id)).await {
             Ok(r) => Some(r),
@@ -167,13 +168,19 @@ async fn deliver(store: &Store, settings: &MailSettings, templates: &Templates, 
         },
         None => None,
     };
-    let number = ticket.as_ref().map(|t| t.incident.number.to_string());
+    let watchers = ticket.as_ref().map(|t| t.watchers.as_slice()).unwrap_or_default();
+    let to = match addresses(store, &n.notification.recipients, watchers).await {
+        Ok(to) if to.is_empty() => return failed("no recipient has an email address", true),
+        Ok(to) => to,
+        Err(e) => return failed(format!("resolving recipients: {e}"), false),
+    };
+    let number = ticket.as_ref().map(|t| t.number());
     let base = settings.public_url.trim_end_matches('/');
     let context = json!({
         "subject": n.notification.subject,
         "body": n.notification.body,
         "ticket": ticket.as_ref().map(|t| json!({
-            "number": t.incident.number.to_string(),
+            "number": t.number(),
             "title": t.incident.title,
             "status": t.incident.status.as_str(),
             "priority": t.incident.priority.to_string(),

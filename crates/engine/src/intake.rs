@@ -272,6 +272,9 @@ impl Intake {
         let title = if mail.subject.trim().is_empty() { "(no subject)".to_owned() } else { mail.subject.chars().take(200).collect() };
         let description = with_skipped(mail.text.trim().to_owned(), mail);
         let incident = CreateIncident {
+            kind: Default::default(),
+            details: Default::default(),
+            checklist: Vec::new(),
             title,
             description,
             requester: sender.as_ref().map(|u| u.user.username.clone()).unwrap_or_default(),

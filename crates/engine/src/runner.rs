@@ -415,7 +415,10 @@ impl Runner {
             let edited = edit::apply(current, &edit, &mut refs, self.settings.rules(), Utc::now())
                 .map_err(|e| format!("the host refused the step's actions: {e}"))?;
             let before = t.current.assignee.clone();
-            t.current = IncidentRecord::named(&refs, edited.incident);
+            let mut next = IncidentRecord::named(&refs, edited.incident);
+            next.watchers = std::mem::take(&mut t.current.watchers);
+            next.links = std::mem::take(&mut t.current.links);
+            t.current = next;
             self.snapshot.reassigned(before.as_deref(), t.current.assignee.as_deref());
             t.fields_changed |= edited.fields_changed;
             t.cis_changed |= edited.cis_changed;

@@ -89,12 +89,11 @@ fn id_to_u64(id: i64) -> u64 {
 
 /// An incident as plugins see it (the `ticket` record of the contract).
 /// Numbers are formatted (`INC-000123`), references are names, instants
-/// are Unix epoch milliseconds. Watchers are always empty: incidents have
-/// none yet.
+/// are Unix epoch milliseconds.
 pub fn ticket_from_record(record: &IncidentRecord) -> Ticket {
     let incident = &record.incident;
     Ticket {
-        number: incident.number.to_string(),
+        number: incident.display_number(),
         title: incident.title.clone(),
         description: incident.description.clone(),
         requester: record.requester.clone(),
@@ -111,10 +110,22 @@ pub fn ticket_from_record(record: &IncidentRecord) -> Ticket {
         assignment_group: record.assignment_group.clone(),
         assignee: record.assignee.clone(),
         escalation_level: incident.escalation_level,
-        watchers: Vec::new(),
+        watchers: record.watchers.clone(),
         created_at: incident.created_at.timestamp_millis(),
         updated_at: incident.updated_at.timestamp_millis(),
         custom_fields: incident.custom_fields.clone(),
+        kind: incident.kind.as_str().to_owned(),
+        links: record.links.iter().map(link_to_model).collect(),
+    }
+}
+
+/// A link as plugins and conditions see it.
+pub fn link_to_model(link: &switchyard_store::TicketLink) -> switchyard_plugin_host::model::TicketLink {
+    switchyard_plugin_host::model::TicketLink {
+        link_type: link.link_type.as_str().to_owned(),
+        end: if link.end == switchyard_domain::links::End::Source { "source" } else { "target" }.to_owned(),
+        number: link.other_number.clone(),
+        kind: link.other_kind.as_str().to_owned(),
     }
 }
 
@@ -281,6 +292,12 @@ impl TicketSource for StoreServices {
         let Ok(number) = number.parse::<IncidentNumber>() else { return Ok(None) };
         let record = absent_if_not_found(self.store.get_incident(number).await).map_err(service_error("tickets get"))?;
         Ok(record.as_ref().map(ticket_from_record))
+    }
+
+    async fn links(&self, number: &str) -> Result<Option<Vec<switchyard_plugin_host::model::TicketLink>>, ServiceError> {
+        let Ok(number) = number.parse::<IncidentNumber>() else { return Ok(None) };
+        let record = absent_if_not_found(self.store.get_incident(number).await).map_err(service_error("tickets links"))?;
+        Ok(record.map(|r| r.links.iter().map(link_to_model).collect()))
     }
 
     async fn search(&self, query: &TicketQuery) -> Result<Vec<Ticket>, ServiceError> {

@@ -281,7 +281,7 @@ impl OutboxReader for Publisher {
                 let Some(event) = EventType::of_change(change) else { continue };
                 let Some(record) = tickets.get(&change[0].number) else { continue };
                 let ticket = ticket_json(record);
-                let number = record.incident.number.to_string();
+                let number = record.number();
                 let changes: Vec<Value> = change
                     .iter()
                     .filter(|e| e.visibility == switchyard_store::Visibility::Public || !matches!(e.kind, EventKind::WorkNote))

@@ -83,6 +83,9 @@ async fn fixture(store: &Store) -> Cmdb {
 
 fn request(title: &str) -> CreateIncident {
     CreateIncident {
+        kind: Default::default(),
+        details: Default::default(),
+        checklist: Vec::new(),
         title: title.into(),
         description: "details".into(),
         requester: "rita".into(),
@@ -154,13 +157,24 @@ fn ticket_from_record_maps_every_field() {
             resolved_at: None,
             closed_at: None,
             version: 5,
+            kind: switchyard_domain::kind::Kind::Problem,
+            details: json!({}),
+            checklist: vec![],
         },
         requester: "rita".into(),
         assignment_group: Some("messaging".into()),
         assignee: Some("alice".into()),
+        watchers: vec!["bob".into()],
+        links: vec![switchyard_store::TicketLink {
+            link_type: switchyard_domain::links::LinkType::CausedBy,
+            end: switchyard_domain::links::End::Target,
+            other: IncidentNumber(9),
+            other_number: "INC-000009".into(),
+            other_kind: switchyard_domain::kind::Kind::Incident,
+        }],
     };
     let expected = Ticket {
-        number: "INC-000123".into(),
+        number: "PRB-000123".into(),
         title: "Mail is down".into(),
         description: "No mail since 9".into(),
         requester: "rita".into(),
@@ -177,10 +191,17 @@ fn ticket_from_record_maps_every_field() {
         assignment_group: Some("messaging".into()),
         assignee: Some("alice".into()),
         escalation_level: 2,
-        watchers: vec![],
+        watchers: vec!["bob".into()],
         created_at: created.timestamp_millis(),
         updated_at: created.timestamp_millis() + 1500,
         custom_fields: json!({"region": "emea"}),
+        kind: "problem".into(),
+        links: vec![switchyard_plugin_host::model::TicketLink {
+            link_type: "caused_by".into(),
+            end: "target".into(),
+            number: "INC-000009".into(),
+            kind: "incident".into(),
+        }],
     };
     assert_eq!(ticket_from_record(&record), expected);
     assert_eq!(expected.created_at, 1_767_323_045_678);

@@ -49,6 +49,9 @@ async fn seed(store: &Store) {
 
 fn incident(title: &str, category: &str) -> CreateIncident {
     CreateIncident {
+        kind: Default::default(),
+        details: Default::default(),
+        checklist: Vec::new(),
         title: title.into(),
         description: title.into(),
         requester: "rita".into(),

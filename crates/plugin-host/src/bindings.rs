@@ -199,6 +199,12 @@ impl From<wit_cmdb::Direction> for model::CiDirection {
     }
 }
 
+impl From<&model::TicketLink> for wit_tickets::Link {
+    fn from(l: &model::TicketLink) -> Self {
+        wit_tickets::Link { link_type: l.link_type.clone(), end: l.end.clone(), number: l.number.clone(), kind: l.kind.clone() }
+    }
+}
+
 impl From<wit_tickets::Query> for model::TicketQuery {
     fn from(q: wit_tickets::Query) -> Self {
         model::TicketQuery {

@@ -66,10 +66,38 @@ pub struct Ticket {
     /// Custom fields, a JSON object.
     #[serde(default = "empty_object")]
     pub custom_fields: Value,
+    /// `incident`, `request`, `problem` or `change`. Not part of the WIT
+    /// `ticket` record (widening it would break the 0.1 contract): plugins
+    /// read the kind from the number's prefix; workflow conditions test it.
+    #[serde(default = "incident_kind")]
+    pub kind: String,
+    /// Links to other tickets as this one sees them (conditions test them;
+    /// plugins call `tickets.links`).
+    #[serde(default)]
+    pub links: Vec<TicketLink>,
 }
 
 fn empty_object() -> Value {
     Value::Object(Default::default())
+}
+
+fn incident_kind() -> String {
+    "incident".into()
+}
+
+/// A link from a ticket to another, as the first sees it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TicketLink {
+    /// `caused_by`, `resolved_by`, `created_from` or `parent`, as written
+    /// from the link's source.
+    #[serde(rename = "type")]
+    pub link_type: String,
+    /// `source` when this ticket wrote the link, `target` when it points here.
+    pub end: String,
+    /// The other ticket's number, e.g. `PRB-000004`.
+    pub number: String,
+    /// The other ticket's kind.
+    pub kind: String,
 }
 
 /// An SLA warning or breach.

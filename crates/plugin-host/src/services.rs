@@ -18,7 +18,7 @@ use async_trait::async_trait;
 use serde::Deserialize;
 
 use crate::error::{PluginError, ServiceError};
-use crate::model::{Agent, Ci, CiDirection, Group, RelatedCi, Ticket, TicketQuery};
+use crate::model::{Agent, Ci, CiDirection, Group, RelatedCi, Ticket, TicketLink, TicketQuery};
 
 /// Per-plugin key-value buckets (`kv` interface).
 #[async_trait]
@@ -52,6 +52,8 @@ pub trait TicketSource: Send + Sync + 'static {
     async fn get(&self, number: &str) -> Result<Option<Ticket>, ServiceError>;
     /// Incidents matching a query.
     async fn search(&self, query: &TicketQuery) -> Result<Vec<Ticket>, ServiceError>;
+    /// A ticket's links as it sees them; `None` when there is no such ticket.
+    async fn links(&self, number: &str) -> Result<Option<Vec<TicketLink>>, ServiceError>;
 }
 
 /// Groups and agents (`directory` interface).
@@ -303,6 +305,10 @@ impl TicketSource for Fixtures {
             .take(q.limit as usize)
             .cloned()
             .collect())
+    }
+
+    async fn links(&self, number: &str) -> Result<Option<Vec<TicketLink>>, ServiceError> {
+        Ok(self.tickets.iter().find(|t| t.number == number).map(|t| t.links.clone()))
     }
 }
 

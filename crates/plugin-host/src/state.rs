@@ -407,6 +407,14 @@ impl tickets::Host for StepState {
         query.limit = query.limit.min(1_000);
         Ok(self.services.tickets.search(&query).await.map(|ts| ts.iter().map(Into::into).collect()).map_err(|e| e.0))
     }
+
+    async fn links(&mut self, number: String) -> wasmtime::Result<Result<Vec<tickets::Link>, String>> {
+        Ok(match self.services.tickets.links(&number).await {
+            Ok(Some(links)) => Ok(links.iter().map(Into::into).collect()),
+            Ok(None) => Err(format!("there is no ticket {number}")),
+            Err(e) => Err(e.0),
+        })
+    }
 }
 
 impl directory::Host for StepState {

@@ -59,6 +59,7 @@ impl utoipa::Modify for BearerAuth {
 fn api() -> (Router<AppState>, utoipa::openapi::OpenApi) {
     OpenApiRouter::with_openapi(ApiDoc::openapi())
         .merge(routes::incidents::router())
+        .merge(routes::tickets::router())
         .merge(routes::cmdb::router())
         .merge(routes::directory::router())
         .merge(routes::settings::router())

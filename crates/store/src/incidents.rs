@@ -14,16 +14,19 @@ use sea_orm::sea_query::Expr;
 use sea_orm::{ActiveValue::Set, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
 use serde_json::{Value, json};
 use switchyard_domain::changes::{self, NewIncident, PriorityOverride};
+use switchyard_domain::checklist::ChecklistItem;
 pub use switchyard_domain::edit::IncidentUpdate;
 use switchyard_domain::edit::{self, Edit, References, Wanted};
 use switchyard_domain::history::{EventKind, HistoryEntry, Visibility};
 use switchyard_domain::incident::{Channel, Incident, IncidentNumber, Level, Priority, Status};
+use switchyard_domain::kind::Kind;
 use switchyard_domain::lifecycle::TransitionRequest;
 use switchyard_domain::{DomainError, Violations};
 
 use crate::entity::{group, incident, incident_ci, incident_event, sla_clock, user};
 use crate::error::StoreError;
 use crate::history::{Actor, EventRecord, event_from_row};
+use crate::links::TicketLink;
 use crate::references;
 use crate::search::TextQuery;
 use crate::store::{Store, allocate};
@@ -61,6 +64,12 @@ pub struct CreateIncident {
     pub assignee: Option<String>,
     /// Custom fields.
     pub custom_fields: Value,
+    /// What kind of ticket (default: incident).
+    pub kind: Kind,
+    /// Kind-specific details (`null`: none).
+    pub details: Value,
+    /// Processing steps.
+    pub checklist: Vec<ChecklistItem>,
     /// Who logs it.
     pub actor: Actor,
 }
@@ -76,6 +85,10 @@ pub struct IncidentRecord {
     pub assignment_group: Option<String>,
     /// Assignee username.
     pub assignee: Option<String>,
+    /// Usernames of its watchers, sorted.
+    pub watchers: Vec<String>,
+    /// Its links to other tickets, as it sees them.
+    pub links: Vec<TicketLink>,
 }
 
 /// What a list is sorted by.
@@ -107,6 +120,10 @@ pub enum SortOrder {
 /// Filters for listing incidents. Every filter is backed by an index.
 #[derive(Debug, Clone, Default)]
 pub struct IncidentFilter {
+    /// Any of these kinds (none: every kind).
+    pub kind: Vec<Kind>,
+    /// Only tickets linked to this one (either end).
+    pub linked_to: Option<IncidentNumber>,
     /// Any of these statuses.
     pub status: Vec<Status>,
     /// Any of these priorities.
@@ -201,6 +218,9 @@ fn incident_from_row(row: &incident::Model, cis: Vec<i64>) -> Result<Incident, S
         resolved_at: row.resolved_at.map(time::from_micros),
         closed_at: row.closed_at.map(time::from_micros),
         version: row.version,
+        kind: parse("incidents.kind", &row.kind)?,
+        details: serde_json::from_str(&row.details).map_err(|e| StoreError::corrupt("incidents.details", e))?,
+        checklist: serde_json::from_str(&row.checklist).map_err(|e| StoreError::corrupt("incidents.checklist", e))?,
     })
 }
 
@@ -231,6 +251,9 @@ pub(crate) fn incident_to_row(i: &Incident) -> incident::ActiveModel {
         resolved_at: Set(i.resolved_at.map(time::to_micros)),
         closed_at: Set(i.closed_at.map(time::to_micros)),
         version: Set(i.version),
+        kind: Set(i.kind.as_str().to_owned()),
+        details: Set(if i.details.is_null() { "{}".to_owned() } else { i.details.to_string() }),
+        checklist: Set(serde_json::to_string(&i.checklist).unwrap_or_else(|_| "[]".to_owned())),
     }
 }
 
@@ -246,6 +269,8 @@ pub(crate) fn open_statuses() -> Vec<&'static str> {
 struct Names {
     users: HashMap<i64, String>,
     groups: HashMap<i64, String>,
+    watchers: HashMap<i64, Vec<String>>,
+    links: HashMap<i64, Vec<TicketLink>>,
 }
 
 impl Names {
@@ -263,14 +288,19 @@ impl Names {
                 names.groups.insert(g.id, g.name);
             }
         }
+        let ids: Vec<i64> = incidents.iter().map(|i| i.number.0).collect();
+        names.watchers = crate::watchers::watchers_of(conn, &ids).await?;
+        names.links = crate::links::links_of(conn, &ids).await?;
         Ok(names)
     }
 
-    fn record(&self, incident: Incident) -> IncidentRecord {
+    fn record(&mut self, incident: Incident) -> IncidentRecord {
         IncidentRecord {
             requester: self.users.get(&incident.requester_id).cloned().unwrap_or_default(),
             assignment_group: incident.assignment_group_id.and_then(|g| self.groups.get(&g).cloned()),
             assignee: incident.assignee_id.and_then(|u| self.users.get(&u).cloned()),
+            watchers: self.watchers.remove(&incident.number.0).unwrap_or_default(),
+            links: self.links.remove(&incident.number.0).unwrap_or_default(),
             incident,
         }
     }
@@ -358,7 +388,7 @@ impl Store {
                     field: None,
                     old_value: None,
                     new_value: Some(json!({
-                        "title": incident.title, "status": incident.status, "priority": incident.priority,
+                        "kind": incident.kind, "title": incident.title, "status": incident.status, "priority": incident.priority,
                         "impact": incident.impact, "urgency": incident.urgency, "channel": incident.channel,
                         "category": incident.category, "assignment_group": request.assignment_group, "assignee": request.assignee,
                     })),
@@ -378,6 +408,8 @@ impl Store {
                     requester: r.requester.clone(),
                     assignment_group: r.assignment_group.clone(),
                     assignee: r.assignee.clone(),
+                    watchers: Vec::new(),
+                    links: Vec::new(),
                 })
             })
             .collect())
@@ -415,6 +447,9 @@ impl Store {
             assignment_group_id: group_id,
             assignee_id,
             custom_fields: r.custom_fields.clone(),
+            kind: r.kind,
+            details: r.details.clone(),
+            checklist: r.checklist.clone(),
         };
         Ok(changes::create(new, IncidentNumber(0), &settings.matrix, now)?)
     }
@@ -464,6 +499,31 @@ impl Store {
         event_from_row(row)
     }
 
+    /// Changes a ticket by a closure that edits it in memory and answers
+    /// the history entries to record (none: nothing is written), in one
+    /// transaction guarded by the ticket's version. For changes outside
+    /// [`edit::apply`]'s field edits: kind, checklist.
+    pub(crate) async fn change_ticket(
+        &self,
+        number: IncidentNumber,
+        actor: &Actor,
+        change: impl FnOnce(&mut Incident) -> Result<Vec<HistoryEntry>, DomainError>,
+    ) -> Result<IncidentRecord, StoreError> {
+        let txn = self.begin().await?;
+        let current = load_incident(&*txn, number).await?;
+        let mut next = current.clone();
+        let entries = change(&mut next)?;
+        if !entries.is_empty() {
+            next.updated_at = time::now();
+            next.version = current.version + 1;
+            txn.write_edited(current.version, &next, true, false).await?;
+            txn.append_events(next.updated_at, entries.into_iter().map(|e| (actor, number, e))).await?;
+        }
+        let record = load_incidents(&*txn, &[number]).await?.pop().ok_or_else(|| StoreError::not_found("incident", number))?;
+        txn.commit().await?;
+        Ok(record)
+    }
+
     /// Applies one edit in its own transaction.
     async fn edit_incident(
         &self,
@@ -504,7 +564,9 @@ impl WriteTxn {
         let mut refs = references::load(&self.txn, &References::wanted(&current, edit)).await?;
         let settings = self.store.settings(&self.txn).await?;
         let edited = edit::apply(&current, edit, &mut refs, settings.rules(), time::now())?;
-        let record = IncidentRecord::named(&refs, edited.incident.clone());
+        let mut record = IncidentRecord::named(&refs, edited.incident.clone());
+        record.watchers = crate::watchers::watchers_of(&self.txn, &[number.0]).await?.remove(&number.0).unwrap_or_default();
+        record.links = crate::links::links_of(&self.txn, &[number.0]).await?.remove(&number.0).unwrap_or_default();
         if edited.entries.is_empty() {
             return Ok(record);
         }
@@ -560,14 +622,23 @@ impl WriteTxn {
 
 impl IncidentRecord {
     /// The record of an incident, named from `refs` (which an applied edit
-    /// taught the names of everything the incident refers to).
+    /// taught the names of everything the incident refers to), without
+    /// watchers or links (an edit does not change them; the caller keeps
+    /// the ones it had).
     pub fn named(refs: &References, incident: Incident) -> IncidentRecord {
         IncidentRecord {
             requester: refs.user_names.get(&incident.requester_id).cloned().unwrap_or_default(),
             assignment_group: incident.assignment_group_id.and_then(|g| refs.group_names.get(&g).cloned()),
             assignee: incident.assignee_id.and_then(|u| refs.user_names.get(&u).cloned()),
+            watchers: Vec::new(),
+            links: Vec::new(),
             incident,
         }
+    }
+
+    /// The ticket's own number with its kind's prefix (`REQ-000045`).
+    pub fn number(&self) -> String {
+        self.incident.display_number()
     }
 }
 
@@ -613,7 +684,7 @@ async fn records_from_rows(conn: &impl ConnectionTrait, rows: Vec<incident::Mode
     }
     let incidents: Vec<Incident> =
         rows.iter().map(|r| incident_from_row(r, cis.remove(&r.id).unwrap_or_default())).collect::<Result<_, _>>()?;
-    let names = Names::load(conn, &incidents.iter().collect::<Vec<_>>()).await?;
+    let mut names = Names::load(conn, &incidents.iter().collect::<Vec<_>>()).await?;
     Ok(incidents.into_iter().map(|i| names.record(i)).collect())
 }
 
@@ -621,7 +692,7 @@ impl Store {
     /// An incident by number.
     pub async fn get_incident(&self, number: IncidentNumber) -> Result<IncidentRecord, StoreError> {
         let incident = load_incident(&self.read, number).await?;
-        let names = Names::load(&self.read, &[&incident]).await?;
+        let mut names = Names::load(&self.read, &[&incident]).await?;
         Ok(names.record(incident))
     }
 
@@ -654,6 +725,12 @@ impl Store {
     /// The incidents matching every filter of `filter` but the text.
     async fn filtered(&self, filter: &IncidentFilter) -> Result<sea_orm::Select<incident::Entity>, StoreError> {
         let mut q = incident::Entity::find();
+        if !filter.kind.is_empty() {
+            q = q.filter(incident::Column::Kind.is_in(filter.kind.iter().map(|k| k.as_str())));
+        }
+        if let Some(other) = filter.linked_to {
+            q = q.filter(incident::Column::Id.is_in(self.linked_ids(other, None).await?));
+        }
         if !filter.status.is_empty() {
             q = q.filter(incident::Column::Status.is_in(filter.status.iter().map(|s| s.as_str())));
         }

@@ -34,6 +34,8 @@ mod escalations;
 mod history;
 mod incidents;
 mod intake;
+mod kinds;
+mod links;
 mod notifications;
 mod plugin_data;
 mod positions;
@@ -49,6 +51,7 @@ pub mod testing;
 mod time;
 mod timers;
 mod txn;
+mod watchers;
 mod webhooks;
 mod workflow_defs;
 
@@ -60,6 +63,7 @@ pub use escalations::{ESCALATION_TIMER, EscalationRecord, EscalationStatus};
 pub use history::{Actor, ActorKind, EventRecord};
 pub use incidents::{CreateIncident, IncidentFilter, IncidentPage, IncidentRecord, IncidentUpdate, SortField, SortOrder};
 pub use intake::{AttachmentRecord, InboundOutcome, InboundRecord, MailAction, NewAttachment, NewInbound, NewRequester};
+pub use links::{LinkedTicket, TicketLink};
 pub use notifications::{
     DeliveryOutcome, MAX_ATTEMPTS, NewNotification, NotificationRecord, NotificationStatus, RETRY_BASE, retry_delay, retry_delay_from,
 };
@@ -72,5 +76,6 @@ pub use store::{Backend, Store, StoreOptions, redact};
 pub use switchyard_domain::history::Visibility;
 pub use timers::{NewTimer, TimerRecord};
 pub use txn::{Topic, WriteTxn};
+pub use watchers::MAX_WATCHERS;
 pub use webhooks::{NewSubscription, SubscriptionRecord};
 pub use workflow_defs::{PublishWorkflow, WorkflowSummary, WorkflowVersion};

@@ -108,7 +108,7 @@ impl Store {
         self.put_setting(CUSTOM_FIELD_SCHEMA, schema.to_string()).await
     }
 
-    async fn put_setting(&self, key: &str, value: String) -> Result<(), StoreError> {
+    pub(crate) async fn put_setting(&self, key: &str, value: String) -> Result<(), StoreError> {
         let txn = self.begin().await?;
         put_setting_in(&*txn, key, value).await?;
         txn.commit().await?;

@@ -26,6 +26,9 @@ fn alert(fingerprint: &str, firing: bool) -> AlertInput {
         severity: Some("critical".into()),
         labels: serde_json::json!({"alertname": "HighLatency", "instance": fingerprint}),
         incident: CreateIncident {
+            kind: Default::default(),
+            details: Default::default(),
+            checklist: Vec::new(),
             title: format!("HighLatency {fingerprint}"),
             description: "from monitoring".into(),
             requester: "monitoring".into(),

@@ -23,6 +23,9 @@ fn facts(message_id: &str) -> NewInbound {
 
 fn incident(requester: &str, title: &str) -> Box<CreateIncident> {
     Box::new(CreateIncident {
+        kind: Default::default(),
+        details: Default::default(),
+        checklist: Vec::new(),
         title: title.into(),
         description: "by mail".into(),
         requester: requester.into(),

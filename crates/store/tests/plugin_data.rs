@@ -166,6 +166,9 @@ both_backends!(secrets_set_get_list_delete, |db: TestDatabase| async move {
 
 fn request(title: &str, assignee: Option<&str>) -> CreateIncident {
     CreateIncident {
+        kind: Default::default(),
+        details: Default::default(),
+        checklist: Vec::new(),
         title: title.into(),
         description: "details".into(),
         requester: "rita".into(),

@@ -56,6 +56,9 @@ async fn fixture(store: &Store) -> Fixture {
 
 fn request(title: &str) -> CreateIncident {
     CreateIncident {
+        kind: Default::default(),
+        details: Default::default(),
+        checklist: Vec::new(),
         title: title.into(),
         description: "details".into(),
         requester: "rita".into(),

@@ -56,6 +56,8 @@ pub const TICKET_FIELDS: &[&str] = &[
     "watchers",
     "created_at",
     "updated_at",
+    "kind",
+    "links",
 ];
 
 /// Prefix of custom field names in conditions.

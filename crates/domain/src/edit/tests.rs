@@ -55,6 +55,9 @@ fn incident() -> Incident {
         assignment_group_id: None,
         assignee_id: None,
         custom_fields: json!({}),
+        kind: crate::kind::Kind::Incident,
+        details: serde_json::Value::Null,
+        checklist: Vec::new(),
     };
     create(new, IncidentNumber(7), &PriorityMatrix::default(), Utc::now()).unwrap()
 }
@@ -234,4 +237,38 @@ proptest! {
         prop_assert_eq!(stepwise.escalation_level, escalation);
         prop_assert_eq!(stepwise.assignment_group_id, at_once.assignment_group_id);
     }
+}
+
+#[test]
+fn a_required_checklist_item_gates_resolving_by_name() {
+    use crate::checklist::ChecklistItem;
+    let item = |text: &str, required: bool, done: bool| ChecklistItem { text: text.into(), required, done, done_by: None, done_at: None };
+    let mut i = incident();
+    i.checklist = vec![item("check the cable", false, false), item("notify the floor", true, false)];
+    let resolve = Edit {
+        transitions: vec![TransitionRequest {
+            to: Some(Status::Resolved),
+            resolution_code: Some(ResolutionCode::SolvedPermanently),
+            resolution_notes: Some("replaced the cable".into()),
+            ..Default::default()
+        }],
+        ..Default::default()
+    };
+    let err = run(&i, &resolve).unwrap_err();
+    assert_eq!(rules_broken(err.clone()), vec!["checklist/2/required_open"]);
+    assert!(err.to_string().contains("notify the floor"), "{err}");
+    // Optional items do not gate; done required ones do not either.
+    i.checklist[1].done = true;
+    assert_eq!(run(&i, &resolve).unwrap().incident.status, Status::Resolved);
+}
+
+#[test]
+fn details_are_checked_against_the_kind() {
+    let mut i = incident();
+    let edit = |d: serde_json::Value| Edit::update(IncidentUpdate { details: Some(d), ..Default::default() });
+    assert_eq!(rules_broken(run(&i, &edit(json!({"risk": "low"}))).unwrap_err()), vec!["details.risk/unknown"]);
+    i.kind = crate::kind::Kind::Change;
+    let edited = run(&i, &edit(json!({"risk": "high"}))).unwrap();
+    assert_eq!(edited.incident.details, json!({"risk": "high"}));
+    assert_eq!(edited.entries[0].field.as_deref(), Some("details"));
 }

@@ -76,6 +76,9 @@ pub async fn group_with(store: &Store, group: &str, members: &[&str]) {
 
 pub fn new_incident(title: &str, category: Option<&str>) -> CreateIncident {
     CreateIncident {
+        kind: Default::default(),
+        details: Default::default(),
+        checklist: Vec::new(),
         title: title.into(),
         description: format!("{title}, reported by phone"),
         requester: "rita".into(),

@@ -9,6 +9,7 @@
 use serde_json::Value;
 use switchyard_domain::changes::PriorityOverride;
 use switchyard_domain::incident::{Channel, IncidentNumber, Level, Status};
+use switchyard_domain::kind::Kind;
 use switchyard_domain::lifecycle::TransitionRequest;
 use switchyard_store::{
     Actor, CreateIncident, EventRecord, IncidentFilter, IncidentPage, IncidentRecord, IncidentUpdate, Principal, Visibility,
@@ -51,10 +52,40 @@ pub struct NewIncident {
     pub assignee: Option<String>,
     /// Custom fields.
     pub custom_fields: Option<Value>,
+    /// Kind of ticket (default: the template's, else incident).
+    pub kind: Option<Kind>,
+    /// Kind-specific details.
+    pub details: Option<Value>,
+    /// A template whose fields fill what is left out and whose checklist
+    /// the ticket carries.
+    pub template: Option<String>,
 }
 
-/// Logs an incident.
-pub async fn create(state: &AppState, caller: &Principal, new: NewIncident, default_channel: Channel) -> ApiResult<IncidentRecord> {
+/// Logs a ticket (an incident unless it says otherwise). Requesters log
+/// incidents and service requests only.
+pub async fn create(state: &AppState, caller: &Principal, mut new: NewIncident, default_channel: Channel) -> ApiResult<IncidentRecord> {
+    let mut checklist = Vec::new();
+    if let Some(name) = &new.template {
+        let templates = state.store.templates().await?;
+        let t = templates.get(name)?;
+        fill(&mut new.title, &t.title);
+        if new.description.is_empty() {
+            new.description = t.description.clone().unwrap_or_default();
+        }
+        new.category = new.category.or_else(|| t.category.clone());
+        new.subcategory = new.subcategory.or_else(|| t.subcategory.clone());
+        new.impact = new.impact.or(t.impact);
+        new.urgency = new.urgency.or(t.urgency);
+        new.kind = new.kind.or(Some(t.kind));
+        if caller.role.is_agent() {
+            new.assignment_group = new.assignment_group.or_else(|| t.assignment_group.clone());
+        }
+        checklist = t.checklist();
+    }
+    let kind = new.kind.unwrap_or_default();
+    if !caller.role.is_agent() && !matches!(kind, Kind::Incident | Kind::Request) {
+        return Err(ApiError::forbidden(format!("requesters log incidents and service requests, not a {}", kind.label())));
+    }
     if !caller.role.is_agent() {
         let agent_only = [
             ("requester", new.requester.is_some()),
@@ -67,6 +98,9 @@ pub async fn create(state: &AppState, caller: &Principal, new: NewIncident, defa
         }
     }
     let request = CreateIncident {
+        kind,
+        details: new.details.unwrap_or(Value::Null),
+        checklist,
         title: new.title,
         description: new.description,
         requester: new.requester.unwrap_or_else(|| caller.username.clone()),
@@ -84,6 +118,15 @@ pub async fn create(state: &AppState, caller: &Principal, new: NewIncident, defa
         actor: Actor::user(caller),
     };
     Ok(state.store.create_incident(request).await?)
+}
+
+/// Fills an empty title from a template.
+fn fill(title: &mut String, from: &Option<String>) {
+    if title.trim().is_empty()
+        && let Some(t) = from
+    {
+        title.clone_from(t);
+    }
 }
 
 /// The filter as the caller may ask it: a requester's list is always

@@ -6,3 +6,4 @@ pub mod attachments;
 pub mod guard;
 pub mod incidents;
 pub mod login;
+pub mod tickets;

@@ -107,6 +107,9 @@ async fn handle(state: &AppState, integration: &IntegrationRecord, request: &Cha
             let record = state
                 .store
                 .create_incident(CreateIncident {
+                    kind: Default::default(),
+                    details: Default::default(),
+                    checklist: Vec::new(),
                     title,
                     description: format!("{text}\n\nReported in chat by {}{place}.", request.user_name),
                     requester: user.user.username.clone(),

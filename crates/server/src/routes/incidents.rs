@@ -8,7 +8,9 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use switchyard_domain::changes::PriorityOverride;
+use switchyard_domain::checklist::ChecklistItem;
 use switchyard_domain::incident::{Channel, Level, PendingReason, Priority, ResolutionCode, Status};
+use switchyard_domain::kind::Kind;
 use switchyard_domain::lifecycle::TransitionRequest;
 use switchyard_store::{EventRecord, IncidentFilter, IncidentRecord, IncidentUpdate, SortField, SortOrder, Visibility};
 use utoipa::{IntoParams, ToSchema};
@@ -33,12 +35,28 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(incident_history))
 }
 
-/// An incident.
+/// A ticket: an incident, service request, problem or change.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct IncidentDto {
-    /// `INC-000123`.
+    /// `INC-000123`, `REQ-000124`, `PRB-000125` or `CHG-000126`.
     #[schema(example = "INC-000123")]
     pub number: String,
+    /// `incident`, `request`, `problem` or `change`.
+    #[schema(value_type = String, example = "incident")]
+    pub kind: Kind,
+    /// Kind-specific details: a change's `justification`, `risk`,
+    /// `planned_start`, `planned_end`, `implementation_plan`,
+    /// `backout_plan`; a problem's `root_cause`, `workaround`,
+    /// `known_error`; a request's `catalog_item` and `answers`.
+    #[schema(value_type = Object)]
+    pub details: Value,
+    /// Processing steps (required ones must be done before resolving).
+    #[schema(value_type = Vec<Object>)]
+    pub checklist: Vec<ChecklistItem>,
+    /// Who watches it (usernames).
+    pub watchers: Vec<String>,
+    /// Links to other tickets, as this one sees them.
+    pub links: Vec<LinkSummaryDto>,
     /// One-line summary.
     pub title: String,
     /// Full description.
@@ -102,11 +120,39 @@ pub struct IncidentDto {
     pub sla: Option<Vec<crate::routes::sla::SlaClockDto>>,
 }
 
+/// A link in a ticket's own answer (the links endpoint adds titles).
+#[derive(Debug, Serialize, ToSchema)]
+pub struct LinkSummaryDto {
+    /// As written from the link's source: `caused_by`, `resolved_by`,
+    /// `created_from`, `parent`.
+    #[serde(rename = "type")]
+    pub link_type: String,
+    /// How it reads from this ticket: "caused by", "parent of"...
+    pub label: String,
+    /// The other ticket's number.
+    pub number: String,
+}
+
 impl From<IncidentRecord> for IncidentDto {
     fn from(r: IncidentRecord) -> Self {
+        let number = r.number();
+        let links = r
+            .links
+            .iter()
+            .map(|l| LinkSummaryDto {
+                link_type: l.link_type.to_string(),
+                label: l.link_type.label(l.end).into(),
+                number: l.other_number.clone(),
+            })
+            .collect();
         let i = r.incident;
         Self {
-            number: i.number.to_string(),
+            number,
+            kind: i.kind,
+            details: i.details,
+            checklist: i.checklist,
+            watchers: r.watchers,
+            links,
             title: i.title,
             description: i.description,
             requester: r.requester,
@@ -159,7 +205,9 @@ impl From<PriorityOverrideBody> for PriorityOverride {
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateIncidentBody {
-    /// One-line summary (1..200 characters).
+    /// One-line summary (1..200 characters; may be left out with a
+    /// template that has one).
+    #[serde(default)]
     pub title: String,
     /// Full description.
     #[serde(default)]
@@ -193,6 +241,16 @@ pub struct CreateIncidentBody {
     /// Custom fields, validated against the admin schema.
     #[schema(value_type = Option<Object>)]
     pub custom_fields: Option<Value>,
+    /// `incident` (default), `request`, `problem` or `change` (requesters:
+    /// incidents and requests only).
+    #[schema(value_type = Option<String>)]
+    pub kind: Option<Kind>,
+    /// Kind-specific details (see the ticket's `details`).
+    #[schema(value_type = Option<Object>)]
+    pub details: Option<Value>,
+    /// A template's name: its fields fill what the body leaves out, and
+    /// its checklist comes with the ticket.
+    pub template: Option<String>,
 }
 
 /// Edits an incident (agents only). Absent fields stay; `null` clears.
@@ -240,6 +298,9 @@ pub struct UpdateIncidentBody {
     /// Replacement custom fields.
     #[schema(value_type = Option<Object>)]
     pub custom_fields: Option<Value>,
+    /// Replacement kind-specific details.
+    #[schema(value_type = Option<Object>)]
+    pub details: Option<Value>,
     /// Refuse with 409 unless the incident is still at this version.
     pub expected_version: Option<i64>,
 }
@@ -334,6 +395,10 @@ pub struct IncidentPageDto {
 #[derive(Debug, Default, Clone, Deserialize, Serialize, IntoParams)]
 #[serde(deny_unknown_fields)]
 pub struct ListQuery {
+    /// Comma-separated kinds, e.g. `incident,request` (default: every kind).
+    pub kind: Option<String>,
+    /// Only tickets linked to this one, e.g. `PRB-000004` (either end).
+    pub linked_to: Option<String>,
     /// Comma-separated statuses, e.g. `new,assigned`.
     pub status: Option<String>,
     /// Comma-separated priorities, e.g. `P1,P2`.
@@ -402,7 +467,15 @@ impl ListQuery {
             Some("asc") => SortOrder::Asc,
             Some(other) => return Err(ApiError::field("order", "one_of", format!("`{other}` is not one of asc, desc"))),
         };
+        let linked_to = match self.linked_to.as_deref() {
+            None => None,
+            Some(n) => Some(
+                n.parse().map_err(|_| ApiError::field("linked_to", "format", format!("`{n}` is not a ticket number like PRB-000004")))?,
+            ),
+        };
         Ok(IncidentFilter {
+            kind: parse_list("kind", &self.kind)?,
+            linked_to,
             status: parse_list("status", &self.status)?,
             priority: parse_list("priority", &self.priority)?,
             assignment_group: self.assignment_group,
@@ -457,6 +530,9 @@ pub async fn create_incident(
         assignment_group: body.assignment_group,
         assignee: body.assignee,
         custom_fields: body.custom_fields,
+        kind: body.kind,
+        details: body.details,
+        template: body.template,
     };
     let record = incidents::create(&state, &caller.0, new, Channel::Api).await?;
     Ok((StatusCode::CREATED, Json(record.into())))
@@ -511,6 +587,7 @@ pub async fn update_incident(
         assignee: body.assignee,
         escalation_level: body.escalation_level,
         custom_fields: body.custom_fields,
+        details: body.details,
         expected_version: body.expected_version,
     };
     Ok(Json(incidents::update(&state, &caller.0, &number, update).await?.into()))

@@ -12,6 +12,7 @@ pub mod metrics;
 pub mod oncall;
 pub mod settings;
 pub mod sla;
+pub mod tickets;
 pub mod webhooks;
 pub mod workflows;
 

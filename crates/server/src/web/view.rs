@@ -232,7 +232,7 @@ impl From<&IncidentRecord> for IncidentView {
             v => serde_json::to_string_pretty(v).unwrap_or_default(),
         };
         Self {
-            number: i.number.to_string(),
+            number: i.display_number(),
             title: i.title.clone(),
             description: i.description.clone(),
             requester: r.requester.clone(),

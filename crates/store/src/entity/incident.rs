@@ -29,6 +29,9 @@ pub struct Model {
     pub resolved_at: Option<i64>,
     pub closed_at: Option<i64>,
     pub version: i64,
+    pub kind: String,
+    pub details: String,
+    pub checklist: String,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

@@ -26,6 +26,8 @@ pub mod plugin_kv;
 pub mod plugin_secret;
 pub mod setting;
 pub mod sla_clock;
+pub mod ticket_link;
+pub mod ticket_watcher;
 pub mod timer;
 pub mod user;
 pub mod webhook_subscription;
