@@ -28,6 +28,7 @@ pub mod error;
 pub mod history;
 pub mod incident;
 pub mod kind;
+pub mod known_errors;
 pub mod lifecycle;
 pub mod links;
 pub mod oncall;

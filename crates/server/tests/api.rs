@@ -341,6 +341,16 @@ async fn openapi_covers_every_route() {
         ("/api/v1/oncall/policies/{name}", vec!["get", "put", "delete"]),
         ("/api/v1/incidents/{number}/acknowledge", vec!["post"]),
         ("/api/v1/incidents/{number}/escalation", vec!["get"]),
+        ("/api/v1/incidents/{number}/links", vec!["get", "post"]),
+        ("/api/v1/incidents/{number}/links/{type}/{target}", vec!["delete"]),
+        ("/api/v1/incidents/{number}/watchers", vec!["get", "post"]),
+        ("/api/v1/incidents/{number}/watchers/{username}", vec!["delete"]),
+        ("/api/v1/incidents/{number}/convert", vec!["post"]),
+        ("/api/v1/incidents/{number}/checklist", vec!["post"]),
+        ("/api/v1/incidents/{number}/checklist/{item}", vec!["put"]),
+        ("/api/v1/templates", vec!["get", "put"]),
+        ("/api/v1/incidents/{number}/known-errors", vec!["get"]),
+        ("/api/v1/incidents/{number}/known-errors/{problem}/apply", vec!["post"]),
     ];
     for (path, methods) in &expected {
         let item = paths.get(*path).unwrap_or_else(|| panic!("{path} missing from the OpenAPI document"));

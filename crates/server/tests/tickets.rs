@@ -150,3 +150,57 @@ both_backends!(templates_checklists_and_conversion_through_the_api, |db: TestDat
     let (s, r) = call(&app, Method::POST, "/api/v1/incidents/INC-000001/transitions", Some(&t.agent), Some(resolve)).await;
     assert_eq!((s, r["status"].as_str()), (StatusCode::OK, Some("resolved")));
 });
+
+both_backends!(known_errors_are_proposed_and_applied_through_the_api, |db: TestDatabase| async move {
+    let store = db.store.clone();
+    let t = setup(&store).await;
+    let app = router(AppState::new(store.clone()));
+    let ci = store
+        .create_ci(switchyard_store::CiInput {
+            class: switchyard_domain::cmdb::CiClass::Server,
+            name: "print01".into(),
+            status: None,
+            owner_group: None,
+            attributes: json!({}),
+        })
+        .await
+        .unwrap();
+    let (s, prb) = call(
+        &app,
+        Method::POST,
+        "/api/v1/incidents",
+        Some(&t.agent),
+        Some(json!({"title": "Print spooler hangs", "kind": "problem", "affected_cis": [ci.id],
+            "details": {"workaround": "restart the spooler service", "known_error": true}})),
+    )
+    .await;
+    assert_eq!(s, StatusCode::CREATED, "{prb}");
+    let (_, inc) = call(
+        &app,
+        Method::POST,
+        "/api/v1/incidents",
+        Some(&t.agent),
+        Some(json!({"title": "Cannot print", "requester": "rita", "affected_cis": [ci.id]})),
+    )
+    .await;
+    let (_, other) = call(&app, Method::POST, "/api/v1/incidents", Some(&t.rita), Some(json!({"title": "New keyboard please"}))).await;
+    let path = |n: &serde_json::Value| format!("/api/v1/incidents/{}/known-errors", n["number"].as_str().unwrap());
+    let (s, found) = call(&app, Method::GET, &path(&inc), Some(&t.rita), None).await;
+    assert_eq!(s, StatusCode::OK, "{found}");
+    assert_eq!((found[0]["number"].as_str(), found[0]["reasons"].clone()), (prb["number"].as_str(), json!(["ci"])));
+    let (_, none) = call(&app, Method::GET, &path(&other), Some(&t.agent), None).await;
+    assert_eq!(none, json!([]));
+    // Applying links the incident and tells the requester the workaround.
+    let apply = format!("{}/{}/apply", path(&inc), prb["number"].as_str().unwrap());
+    let (s, applied) = call(&app, Method::POST, &apply, Some(&t.agent), None).await;
+    assert_eq!(s, StatusCode::OK, "{applied}");
+    assert_eq!(applied["links"][0]["label"], "caused by");
+    let (_, history) =
+        call(&app, Method::GET, &format!("/api/v1/incidents/{}/history", inc["number"].as_str().unwrap()), Some(&t.rita), None).await;
+    assert!(
+        history.as_array().unwrap().iter().any(|e| e["kind"] == "comment" && e["body"].as_str().unwrap().contains("restart the spooler"))
+    );
+    let wrong = format!("{}/{}/apply", path(&other), prb["number"].as_str().unwrap());
+    let (s, e) = call(&app, Method::POST, &wrong, Some(&t.agent), None).await;
+    assert_eq!((s, detail(&e)), (StatusCode::UNPROCESSABLE_ENTITY, ("problem".into(), "applies".into())));
+});

@@ -35,6 +35,7 @@ mod history;
 mod incidents;
 mod intake;
 mod kinds;
+mod known_errors;
 mod links;
 mod notifications;
 mod plugin_data;
@@ -63,6 +64,7 @@ pub use escalations::{ESCALATION_TIMER, EscalationRecord, EscalationStatus};
 pub use history::{Actor, ActorKind, EventRecord};
 pub use incidents::{CreateIncident, IncidentFilter, IncidentPage, IncidentRecord, IncidentUpdate, SortField, SortOrder};
 pub use intake::{AttachmentRecord, InboundOutcome, InboundRecord, MailAction, NewAttachment, NewInbound, NewRequester};
+pub use known_errors::KnownErrorMatch;
 pub use links::{LinkedTicket, TicketLink};
 pub use notifications::{
     DeliveryOutcome, MAX_ATTEMPTS, NewNotification, NotificationRecord, NotificationStatus, RETRY_BASE, retry_delay, retry_delay_from,

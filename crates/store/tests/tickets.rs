@@ -213,3 +213,62 @@ both_backends!(converting_keeps_the_history, |db: TestDatabase| async move {
     let e = store.convert_ticket(n, Kind::Problem, None, &Actor::system()).await.unwrap_err();
     assert_eq!(rules(e), vec!["kind/conversion"]);
 });
+
+both_backends!(known_errors_are_proposed_on_matching_incidents_only, |db: TestDatabase| async move {
+    let store = db.store.clone();
+    users(&store).await;
+    let relay = store
+        .create_ci(switchyard_store::CiInput {
+            class: switchyard_domain::cmdb::CiClass::Server,
+            name: "relay-a".into(),
+            status: None,
+            owner_group: None,
+            attributes: json!({}),
+        })
+        .await
+        .unwrap();
+    let known = json!({"root_cause": "expired intermediate certificate", "workaround": "send through relay-b", "known_error": true});
+    let prb = store
+        .create_incident(CreateIncident {
+            affected_ci_ids: vec![relay.id],
+            category: Some("email".into()),
+            ..base(Kind::Problem, "Mail relay rejects TLS connections", known)
+        })
+        .await
+        .unwrap();
+    // An unpublished problem on the same CI is not a known error.
+    store
+        .create_incident(CreateIncident { affected_ci_ids: vec![relay.id], ..base(Kind::Problem, "Relay disk filling", Value::Null) })
+        .await
+        .unwrap();
+    let on_ci = store
+        .create_incident(CreateIncident { affected_ci_ids: vec![relay.id], ..base(Kind::Incident, "Cannot send", Value::Null) })
+        .await
+        .unwrap();
+    let by_text = ticket(&store, Kind::Incident, "Outlook says the relay rejects my TLS connection", Value::Null).await;
+    let unrelated = store
+        .create_incident(CreateIncident {
+            category: Some("email".into()),
+            ..base(Kind::Incident, "Printer on floor 3 jammed", Value::Null)
+        })
+        .await
+        .unwrap();
+
+    let found = store.known_errors_for(on_ci.incident.number).await.unwrap();
+    assert_eq!(found.iter().map(|m| m.number.as_str()).collect::<Vec<_>>(), vec![prb.number().as_str()]);
+    assert_eq!(found[0].reasons, vec![switchyard_domain::known_errors::Reason::Ci]);
+    assert!(found[0].proposal().contains("send through relay-b"));
+    let found = store.known_errors_for(by_text.incident.number).await.unwrap();
+    assert_eq!(found.len(), 1);
+    assert!(store.known_errors_for(unrelated.incident.number).await.unwrap().is_empty(), "the category alone proposes nothing");
+    // Closing the problem withdraws the known error.
+    store
+        .transition_incident(
+            prb.incident.number,
+            &TransitionRequest { to: Some(Status::Cancelled), reason: Some("fixed for good".into()), ..Default::default() },
+            &Actor::system(),
+        )
+        .await
+        .unwrap();
+    assert!(store.known_errors_for(on_ci.incident.number).await.unwrap().is_empty());
+});

@@ -10,7 +10,7 @@ use switchyard_domain::checklist::TemplateDocument;
 use switchyard_domain::incident::IncidentNumber;
 use switchyard_domain::kind::Kind;
 use switchyard_domain::links::LinkType;
-use switchyard_store::{Actor, IncidentRecord, LinkedTicket, Principal};
+use switchyard_store::{Actor, IncidentRecord, KnownErrorMatch, LinkedTicket, Principal};
 
 use super::guard::{Need, require};
 use super::incidents::{parse_number, visible};
@@ -82,6 +82,30 @@ pub async fn add_item(state: &AppState, caller: &Principal, number: &str, text: 
     require(caller, Need::Agent)?;
     let number = parse_number(number)?;
     Ok(state.store.add_checklist_item(number, text, required, &Actor::user(caller)).await?)
+}
+
+/// The known errors that apply to a ticket the caller may see, best first.
+pub async fn known_errors(state: &AppState, caller: &Principal, number: &str) -> ApiResult<Vec<KnownErrorMatch>> {
+    let record = visible(state, caller, number).await?;
+    Ok(state.store.known_errors_for(record.incident.number).await?)
+}
+
+/// Applies a known error to an incident (agents): links the incident as
+/// caused by the problem and tells the requester the workaround in a
+/// public comment, both in the history.
+pub async fn apply_known_error(state: &AppState, caller: &Principal, number: &str, problem: &str) -> ApiResult<IncidentRecord> {
+    require(caller, Need::Agent)?;
+    let incident = parse_number(number)?;
+    let matches = state.store.known_errors_for(incident).await?;
+    let wanted = target_number(problem)?;
+    let found = matches
+        .into_iter()
+        .find(|m| m.problem == wanted)
+        .ok_or_else(|| ApiError::field("problem", "applies", format!("{problem} is not a known error that applies to {number}")))?;
+    let actor = Actor::user(caller);
+    state.store.link_tickets(incident, LinkType::CausedBy, found.problem, (number, problem), &actor).await?;
+    state.store.add_note(incident, &found.proposal(), switchyard_store::Visibility::Public, &actor).await?;
+    Ok(state.store.get_incident(incident).await?)
 }
 
 /// The templates (anyone signed in may read them: the portal offers them).

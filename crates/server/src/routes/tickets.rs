@@ -33,6 +33,63 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(add_checklist_item))
         .routes(routes!(tick_checklist_item))
         .routes(routes!(get_templates, put_templates))
+        .routes(routes!(list_known_errors))
+        .routes(routes!(apply_known_error))
+}
+
+/// A known error that applies to a ticket.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct KnownErrorDto {
+    /// The problem, e.g. `PRB-000004`.
+    pub number: String,
+    /// Its title.
+    pub title: String,
+    /// The workaround it publishes.
+    pub workaround: String,
+    /// How strongly it matches (CI 3, service 2, text 2, category 1).
+    pub score: u32,
+    /// What the two share: `ci`, `service`, `text`, `category`.
+    pub reasons: Vec<String>,
+    /// The proposal as a sentence.
+    pub proposal: String,
+}
+
+/// The known errors (open problems published with a workaround) that apply
+/// to a ticket, best first.
+#[utoipa::path(get, path = "/api/v1/incidents/{number}/known-errors", tag = "tickets", params(("number" = String, Path)),
+    responses((status = 200, body = Vec<KnownErrorDto>), (status = 404, body = ErrorBody)), security(("bearer" = [])))]
+pub async fn list_known_errors(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(number): Path<String>,
+) -> ApiResult<Json<Vec<KnownErrorDto>>> {
+    let found = tickets::known_errors(&state, &caller.0, &number).await?;
+    Ok(Json(
+        found
+            .into_iter()
+            .map(|m| KnownErrorDto {
+                proposal: m.proposal(),
+                reasons: m.reasons.iter().map(|r| r.as_str().to_owned()).collect(),
+                number: m.number,
+                title: m.title,
+                workaround: m.workaround,
+                score: m.score,
+            })
+            .collect(),
+    ))
+}
+
+/// Apply a known error (agents): the incident is linked as caused by the
+/// problem and the requester gets the workaround as a comment.
+#[utoipa::path(post, path = "/api/v1/incidents/{number}/known-errors/{problem}/apply", tag = "tickets",
+    params(("number" = String, Path), ("problem" = String, Path)),
+    responses((status = 200, body = IncidentDto), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)), security(("bearer" = [])))]
+pub async fn apply_known_error(
+    State(state): State<AppState>,
+    caller: Agent,
+    Path((number, problem)): Path<(String, String)>,
+) -> ApiResult<Json<IncidentDto>> {
+    Ok(Json(tickets::apply_known_error(&state, &caller.0, &number, &problem).await?.into()))
 }
 
 /// A link as the ticket it is read from sees it.
