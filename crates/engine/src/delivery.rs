@@ -1,11 +1,11 @@
 //! The delivery worker: a reader of the notifications outbox in the one
 //! outbox loop. It claims due notifications under a lease, resolves their
 //! recipients (usernames, `group:<name>` to the members, `watchers` to the
-//! ticket's watchers, plain
-//! addresses), renders the template with the ticket (the one an admin
-//! stored for the notification's `<workflow>.<step>`, else their
-//! `default`, else the built-in one), sends the mail and records the
-//! outcome (`sent`, or `failed` with a retry, or `dead`).
+//! ticket's watchers, plain addresses), renders the template with the
+//! ticket (the one an admin stored for the notification's
+//! `<workflow>.<step>`, else their `default`, else the built-in one), sends
+//! the mail and records the outcome (`sent`, or `failed` with a retry, or
+//! `dead`).
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -122,22 +122,40 @@ fn failed(error: impl Into<String>, permanent: bool) -> DeliveryOutcome {
     DeliveryOutcome::Failed { error: error.into(), permanent }
 }
 
+/// One recipient of a notification, as written.
+#[derive(Debug, PartialEq, Eq)]
+enum Recipient<'a> {
+    /// A username or a plain address.
+    Name(&'a str),
+    /// `group:<name>`: the group's members.
+    Group(&'a str),
+}
+
+/// The recipients as written, with `watchers` replaced by the ticket's
+/// watchers.
+fn expand<'a>(recipients: &'a [String], watchers: &'a [String]) -> Vec<Recipient<'a>> {
+    recipients
+        .iter()
+        .flat_map(|r| match (r.as_str(), r.strip_prefix("group:")) {
+            ("watchers", _) => watchers.iter().map(|w| Recipient::Name(w)).collect(),
+            (_, Some(group)) => vec![Recipient::Group(group)],
+            (name, None) => vec![Recipient::Name(name)],
+        })
+        .collect()
+}
+
 /// The addresses of a notification's recipients: usernames, plain
 /// addresses, `group:<name>` (its members) and `watchers` (the ticket's).
 async fn addresses(store: &Store, recipients: &[String], watchers: &[String]) -> Result<Vec<Mailbox>, EngineError> {
     let mut names = Vec::new();
-    for r in recipients {
-        if r == "watchers" {
-            names.extend(watchers.iter().cloned());
-            continue;
-        }
-        match r.strip_prefix("group:") {
-            Some(group) => match store.get_group(group).await {
+    for r in expand(recipients, watchers) {
+        match r {
+            Recipient::Group(group) => match store.get_group(group).await {
                 Ok(g) => names.extend(g.members),
                 Err(switchyard_store::StoreError::NotFound { .. }) => {}
                 Err(e) => return Err(e.into()),
             },
-            None => names.push(r.clone()),
+            Recipient::Name(name) => names.push(name.to_owned()),
         }
     }
     let mut out: Vec<Mailbox> = Vec::new();
@@ -205,5 +223,27 @@ async fn deliver(store: &Store, settings: &MailSettings, templates: &Templates, 
     match settings.mailer.send(message).await {
         Ok(()) => DeliveryOutcome::Sent { message_id },
         Err(e) => failed(e.message, e.permanent),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{Recipient, expand};
+
+    #[test]
+    fn watchers_expand_to_the_tickets_watchers() {
+        let recipients = vec!["watchers".to_owned(), "group:dba".to_owned(), "rita".to_owned(), "ops@example.com".to_owned()];
+        let watchers = vec!["bob".to_owned(), "carol".to_owned()];
+        assert_eq!(
+            expand(&recipients, &watchers),
+            vec![
+                Recipient::Name("bob"),
+                Recipient::Name("carol"),
+                Recipient::Group("dba"),
+                Recipient::Name("rita"),
+                Recipient::Name("ops@example.com")
+            ]
+        );
+        assert_eq!(expand(&recipients[..1], &[]), vec![], "a ticket without watchers adds no one");
     }
 }
