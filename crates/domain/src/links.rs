@@ -36,6 +36,16 @@ pub enum End {
     Target,
 }
 
+impl End {
+    /// The stable name: `source` or `target`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            End::Source => "source",
+            End::Target => "target",
+        }
+    }
+}
+
 impl LinkType {
     /// How the link reads from `end`: "caused by" / "causes", "parent" /
     /// "child".

@@ -123,7 +123,7 @@ pub fn ticket_from_record(record: &IncidentRecord) -> Ticket {
 pub fn link_to_model(link: &switchyard_store::TicketLink) -> switchyard_plugin_host::model::TicketLink {
     switchyard_plugin_host::model::TicketLink {
         link_type: link.link_type.as_str().to_owned(),
-        end: if link.end == switchyard_domain::links::End::Source { "source" } else { "target" }.to_owned(),
+        end: link.end.as_str().to_owned(),
         number: link.other_number.clone(),
         kind: link.other_kind.as_str().to_owned(),
     }

@@ -61,9 +61,7 @@ impl Store {
         actor: &Actor,
     ) -> Result<IncidentRecord, StoreError> {
         self.change_ticket(number, actor, |incident| {
-            if incident.status.is_final() {
-                return Err(DomainError::invalid("status", "read_only", format!("a {} ticket cannot be edited", incident.status)));
-            }
+            editable(incident)?;
             let before = checklist::set_done(&mut incident.checklist, index, done, &actor.name, time::now())?;
             if before.done == done {
                 return Ok(Vec::new());
@@ -82,9 +80,7 @@ impl Store {
         actor: &Actor,
     ) -> Result<IncidentRecord, StoreError> {
         self.change_ticket(number, actor, |incident| {
-            if incident.status.is_final() {
-                return Err(DomainError::invalid("status", "read_only", format!("a {} ticket cannot be edited", incident.status)));
-            }
+            editable(incident)?;
             let mut v = Violations::default();
             checklist::check_items(
                 &mut v,
@@ -121,6 +117,14 @@ impl Store {
         self.put_setting(TEMPLATES, value).await?;
         Ok(doc)
     }
+}
+
+/// Refuses to change a closed or cancelled ticket.
+fn editable(incident: &switchyard_domain::incident::Incident) -> Result<(), DomainError> {
+    if incident.status.is_final() {
+        return Err(DomainError::invalid("status", "read_only", format!("a {} ticket cannot be edited", incident.status)));
+    }
+    Ok(())
 }
 
 /// The history entry for an item ticked or unticked.

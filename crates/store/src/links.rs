@@ -147,8 +147,7 @@ async fn ancestors(conn: &impl ConnectionTrait, id: i64) -> Result<Vec<i64>, Sto
 
 /// The history entry for a link added or removed, from one end.
 fn link_entry(kind: EventKind, link: &TicketLink) -> HistoryEntry {
-    let value =
-        json!({"type": link.link_type, "end": if link.end == End::Source { "source" } else { "target" }, "number": link.other_number});
+    let value = json!({"type": link.link_type, "end": link.end.as_str(), "number": link.other_number});
     let (old_value, new_value) = if kind == EventKind::Unlinked { (Some(value), None) } else { (None, Some(value)) };
     let verb = if kind == EventKind::Unlinked { "Unlinked: " } else { "Linked: " };
     HistoryEntry {

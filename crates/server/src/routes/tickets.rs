@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use switchyard_domain::checklist::TemplateDocument;
 use switchyard_domain::kind::Kind;
-use switchyard_domain::links::{End, LinkType};
+use switchyard_domain::links::LinkType;
 use switchyard_store::LinkedTicket;
 use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
@@ -117,7 +117,7 @@ impl From<LinkedTicket> for LinkDto {
     fn from(l: LinkedTicket) -> Self {
         LinkDto {
             link_type: l.link.link_type.to_string(),
-            end: if l.link.end == End::Source { "source" } else { "target" }.into(),
+            end: l.link.end.as_str().into(),
             label: l.link.link_type.label(l.link.end).into(),
             number: l.link.other_number,
             kind: l.link.other_kind.to_string(),
